@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+# sockaccel: `make` builds build/sockaccel; `make test` (root) runs the
+# tests; `make bench` (root) runs the benchmark. `V=1` shows commands.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+BUILD      := build
+CLANG      ?= clang
+CC         ?= gcc
+BPFTOOL    ?= bpftool
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+ifeq ($(V),1)
+  Q =
+  msg =
+else
+  Q = @
+  msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS    := bpf/sockops.bpf.c bpf/sk_msg.bpf.c
+BPF_OBJS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+LOADER_SRCS := $(wildcard loader/*.c)
+LOADER_OBJS := $(patsubst loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
+TEST_SRCS   := $(filter-out tests/tools/common.c,$(wildcard tests/tools/*.c))
+TEST_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_BINS  := $(BUILD)/bench/sabench
+
+CFLAGS      ?= -O2 -g
+CFLAGS      += -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu11 \
+               -I$(BUILD) -Ibpf -MMD -MP
+BPF_CFLAGS  := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+               -I$(BUILD) -Ibpf -MMD -MP
+LDLIBS      := -lbpf -lelf -lz -lcap
+
+.PHONY: all clean test bench tools
+all: $(BUILD)/sockaccel tools
+
+tools: $(TEST_BINS) $(BENCH_BINS)
+
+$(BUILD) $(BUILD)/loader $(BUILD)/tests $(BUILD)/bench:
+	$(Q)mkdir -p $@
+
+# vmlinux.h from the running kernel's BTF; regenerated only when missing.
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# One object from both programs; maps are __weak and merge by name.
+$(BUILD)/sockaccel.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(BUILD)/sockaccel.skel.h: $(BUILD)/sockaccel.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name sockaccel > $@
+
+$(BUILD)/probe.skel.h: $(BUILD)/probe.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name sockaccel_probe > $@
+
+$(BUILD)/loader/%.o: loader/%.c $(BUILD)/sockaccel.skel.h $(BUILD)/probe.skel.h | $(BUILD)/loader
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/sockaccel: $(LOADER_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/tools/%.c tests/tools/common.h | $(BUILD)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/tools $< -o $@ -lpthread
+
+$(BUILD)/bench/sabench: bench/sabench.c | $(BUILD)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread -lm
+
+test: all
+	$(Q)tests/run.sh
+
+bench: all
+	$(Q)bench/run.sh
+
+clean:
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/loader/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Maps used by both programs. Each .bpf.c includes this header; the
+ * definitions are __weak so the BPF static linker (bpftool gen object)
+ * merges them into one set in build/sockaccel.bpf.o. The loader pins them
+ * under SA_PIN_ROOT with a "sockaccel_" prefix and reuses them on reload.
+ */
+#ifndef SOCKACCEL_MAPS_BPF_H
+#define SOCKACCEL_MAPS_BPF_H
+
+#include "sockaccel.h"
+
+/* Established sockets by connection key; sk_msg.bpf.c is attached here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, SA_DEFAULT_MAX_SOCKS);	/* loader may resize */
+	__type(key, struct sa_conn_key);
+	__type(value, __u64);
+} sockaccel_socks SEC(".maps") __weak;
+
+/* Public records of inserted sockets, by the same key (see struct sa_peer). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 2 * SA_DEFAULT_MAX_SOCKS);	/* loader may resize */
+	__type(key, struct sa_conn_key);
+	__type(value, struct sa_peer);
+} sockaccel_peers SEC(".maps") __weak;
+
+/*
+ * Listening sockets in attached cgroups -> kernel address of their
+ * tcp_sock, so a passive child can consult its listener's current
+ * O_NONBLOCK at establishment (the child has no struct socket until
+ * accept()). Entries leave when the listener closes (STATE_CB).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sa_listen_key);
+	__type(value, __u64);
+} sockaccel_listeners SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sa_sock_state);
+} sockaccel_sock_states SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sa_config);
+} sockaccel_config SEC(".maps") __weak;
+
+/* Attached cgroups: cgroup id -> slot. Written by the loader only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SA_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct sa_cgroup_info);
+} sockaccel_cgroups SEC(".maps") __weak;
+
+/* Policy per slot, replaced live by `sockaccel policy`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SA_MAX_CGROUPS);
+	__type(key, __u32);
+	__type(value, struct sa_policy);
+} sockaccel_policy SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SA_MAX_CGROUPS);
+	__type(key, __u32);
+	__type(value, struct sa_counters);
+} sockaccel_stats SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} sockaccel_events SEC(".maps") __weak;
+
+#endif /* SOCKACCEL_MAPS_BPF_H */

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sk_msg: runs on every sendmsg()/sendfile() of an inserted socket and
+ * decides, per message, whether the bytes go straight into the peer's
+ * psock queue (redirect) or down the TCP stack (pass). The rules keep the
+ * byte stream and the peer's syscall results identical to plain TCP:
+ *
+ *  1. Order. Redirected bytes are read before sk_receive_queue
+ *     (tcp_bpf_recvmsg()), so redirect only when no byte of this direction
+ *     is on the stack: all acked (snd_una == write_seq) and all read by the
+ *     peer (copied_seq == rcv_nxt). Stack after redirect is always safe.
+ *  2. Reader. Redirect only into a peer that reads nonblocking, with
+ *     SO_RCVLOWAT <= 1 and no ancillary receive data, since
+ *     tcp_bpf_recvmsg() serves none of those.
+ *  3. Memory. Redirected bytes bypass the receive window; stop when the
+ *     peer holds backlog_limit unread bytes and let TCP flow control take
+ *     over (rule 1 brings the direction back once it drains).
+ *  4. Identity. The peer's public record must prove it is the other end
+ *     of this connection before the first byte.
+ *
+ * Never SK_DROP: a refused redirect is a pass, never an EACCES.
+ */
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Bits of sk_tsflags asking for receive timestamps (SOF_TIMESTAMPING_RX_*). */
+#define SA_SOF_TIMESTAMPING_RX	((1u << 2) | (1u << 3))
+
+static __always_inline bool is_loopback(const __u32 *ip6)
+{
+	/* ::1 or ::ffff:127.0.0.0/8 */
+	if (ip6[0] || ip6[1])
+		return false;
+	if (ip6[2] == 0)
+		return ip6[3] == bpf_htonl(1);
+	return ip6[2] == bpf_htonl(0xffff) && (bpf_ntohl(ip6[3]) >> 24) == 127;
+}
+
+static __always_inline bool same_ip6(const __u32 *a, const __u32 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+}
+
+/*
+ * Is rec the other end of st's connection? The key match (both ISNs) is
+ * already given. Same netns: the tuples must mirror exactly, which also
+ * rules out an identical loopback connection in another netns. Other netns
+ * (pod to pod, service VIP behind DNAT): only when allowed, never loopback,
+ * and the client's own address and port must be what the server sees
+ * (DNAT rewrites only the destination).
+ */
+static __always_inline __u32 verify_peer(const struct sa_sock_state *st,
+					 const struct sa_peer *rec,
+					 const struct sa_config *cfg)
+{
+	if (rec->flags & SA_PF_EVICTED)
+		return SA_R_PEER_MISSING;
+	if (rec->netns_cookie == st->netns_cookie) {
+		if (rec->local_port != st->remote_port ||
+		    rec->remote_port != st->local_port ||
+		    !same_ip6(rec->local_ip6, st->remote_ip6) ||
+		    !same_ip6(rec->remote_ip6, st->local_ip6))
+			return SA_R_PEER_UNVERIFIED;
+		return SA_R_NONE;
+	}
+	if (!cfg->allow_cross_netns)
+		return SA_R_CROSS_NETNS;
+	if (is_loopback(st->local_ip6) || is_loopback(st->remote_ip6) ||
+	    is_loopback(rec->local_ip6) || is_loopback(rec->remote_ip6))
+		return SA_R_PEER_UNVERIFIED;
+	if (st->key.role == SA_ROLE_CLIENT) {
+		/* st is the client, rec the server. */
+		if (rec->remote_port != st->local_port ||
+		    !same_ip6(rec->remote_ip6, st->local_ip6))
+			return SA_R_PEER_UNVERIFIED;
+	} else {
+		if (rec->local_port != st->remote_port ||
+		    !same_ip6(rec->local_ip6, st->remote_ip6))
+			return SA_R_PEER_UNVERIFIED;
+	}
+	return SA_R_NONE;
+}
+
+/* Rule 2: would the peer read these bytes exactly as from TCP? */
+static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_config *cfg)
+{
+	struct sock *sk = &peer->inet_conn.icsk_inet.sk;
+	int nb = sa_file_nonblocking(peer);
+
+	if (nb < 0)
+		return SA_R_PEER_NOT_ACCEPTED;
+	if (nb == 0 && !(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY))
+		return SA_R_PEER_BLOCKING;
+	if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
+		return SA_R_PEER_RCVLOWAT;
+	if ((BPF_CORE_READ(sk, __sk_common.skc_flags) &
+	     ((1ul << SOCK_RCVTSTAMP) | (1ul << SOCK_RCVTSTAMPNS) |
+	      (1ul << SOCK_TIMESTAMPING_RX_SOFTWARE))) ||
+	    (BPF_CORE_READ(sk, sk_tsflags) & SA_SOF_TIMESTAMPING_RX) ||
+	    BPF_CORE_READ_BITFIELD_PROBED(peer, recvmsg_inq))
+		return SA_R_PEER_RXOPTS;
+	return SA_R_NONE;
+}
+
+static __always_inline int pass(struct sa_sock_state *st, __u32 reason, __u32 size)
+{
+	if (st->last_reason == SA_R_NONE)
+		sa_count(st->slot, SA_C_TO_STACK, 1);
+	st->last_reason = reason;
+	st->bytes_passed += size;
+	sa_count(st->slot, SA_C_MSGS_PASSED, 1);
+	sa_count(st->slot, SA_C_BYTES_PASSED, size);
+	sa_count(st->slot, SA_C_REASON_BASE + reason, 1);
+	return SK_PASS;
+}
+
+SEC("sk_msg")
+int sockaccel_sk_msg(struct sk_msg_md *msg)
+{
+	struct sa_sock_state *st;
+	struct sa_conn_key peer_key;
+	struct tcp_sock *self, *peer;
+	struct sa_config *cfg;
+	struct bpf_sock *bsk = msg->sk;
+	__u32 size = msg->size, reason;
+	long unread;
+
+	if (!bsk)
+		return SK_PASS;
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
+	cfg = sa_config();
+	if (!st || !cfg)
+		return SK_PASS;
+	self = bpf_skc_to_tcp_sock(bsk);
+	if (!self)
+		return SK_PASS;
+
+	peer_key.client_isn = st->key.client_isn;
+	peer_key.server_isn = st->key.server_isn;
+	peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
+
+	if (!(st->flags & SA_SF_PAIRED)) {
+		struct sa_peer *rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
+
+		if (!rec) {
+			sa_count(st->slot, SA_C_LOOKUP_MISSES, 1);
+			return pass(st, SA_R_PEER_MISSING, size);
+		}
+		reason = verify_peer(st, rec, cfg);
+		if (reason != SA_R_NONE)
+			return pass(st, reason, size);
+		/*
+		 * Announce before the first redirect decision: maybe_evict()
+		 * never removes a socket a peer may have redirected to.
+		 */
+		__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT);
+		st->peer_addr = rec->sk_addr;
+		st->flags |= SA_SF_PAIRED;
+		if (rec->netns_cookie != st->netns_cookie)
+			st->flags |= SA_SF_CROSS_NETNS;
+	}
+
+	/*
+	 * peer_addr stays readable until the peer's tcp_sock is freed, and a
+	 * freed peer is no longer under peer_key; bpf_msg_redirect_hash()
+	 * below is the liveness check, and a failed lookup is a pass.
+	 */
+	peer = sa_tcp_sock_at(st->peer_addr);
+
+	reason = reader_ok(peer, cfg);
+	if (reason != SA_R_NONE)
+		return pass(st, reason, size);
+
+	/* Rule 1: no byte of this direction left on the stack. */
+	if (self->snd_una != self->write_seq ||
+	    BPF_CORE_READ(peer, copied_seq) != BPF_CORE_READ(peer, rcv_nxt))
+		return pass(st, SA_R_STACK_PENDING, size);
+
+	/* Rule 3. */
+	unread = sa_unread_redirected(peer);
+	if (unread < 0 || (__u64)unread + size > cfg->backlog_limit)
+		return pass(st, SA_R_PEER_BACKLOG, size);
+
+	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
+		/* The peer left the sockhash (closed or evicted). */
+		st->flags &= ~SA_SF_PAIRED;
+		st->peer_addr = 0;
+		sa_count(st->slot, SA_C_LOOKUP_MISSES, 1);
+		return pass(st, SA_R_PEER_MISSING, size);
+	}
+	if (st->last_reason != SA_R_NONE)
+		sa_count(st->slot, SA_C_TO_REDIRECT, 1);
+	st->last_reason = SA_R_NONE;
+	st->bytes_redirected += size;
+	sa_count(st->slot, SA_C_MSGS_REDIRECTED, 1);
+	sa_count(st->slot, SA_C_BYTES_REDIRECTED, size);
+	/* SK_PASS with msg->sk_redir set is a redirect (sk_psock_map_verd()). */
+	return SK_PASS;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Layouts shared by the BPF programs and the loader: keys, counters,
+ * configuration, policy rules and trace events. __u* types only, so the
+ * same header compiles against vmlinux.h (BPF side) and <linux/types.h>
+ * (user space). Every field says its byte order.
+ */
+#ifndef SOCKACCEL_H
+#define SOCKACCEL_H
+
+#define SA_PIN_ROOT		"/sys/fs/bpf/sockaccel"
+#define SA_MAX_CGROUPS		64	/* attach slots; slot 0 is "not attached" */
+#define SA_MAX_RULES		16	/* policy rules per attached cgroup */
+#define SA_DEFAULT_MAX_SOCKS	65536	/* sockhash capacity (sockets, not pairs) */
+
+/* Which end of the TCP connection a socket is. */
+enum sa_role {
+	SA_ROLE_CLIENT = 1,	/* active opener (connect) */
+	SA_ROLE_SERVER = 2,	/* passive opener (accept) */
+};
+
+/*
+ * Sockhash key. Both ends of one TCP connection know both initial sequence
+ * numbers, whatever NAT did to the addresses, so each end can compute the
+ * key its peer is stored under. Sequence numbers are not rewritten by
+ * DNAT/SNAT. The key only nominates a candidate: sk_msg.bpf.c verifies the
+ * candidate's own record before redirecting a byte to it.
+ */
+struct sa_conn_key {
+	__u32 client_isn;	/* host byte order: active opener's ISN */
+	__u32 server_isn;	/* host byte order: passive opener's ISN */
+	__u32 role;		/* host byte order: enum sa_role stored here */
+};
+
+/* Listener sockhash key: a listening socket per (netns, family, port). */
+struct sa_listen_key {
+	__u64 netns_cookie;	/* host byte order */
+	__u16 port;		/* host byte order */
+	__u16 family;		/* host byte order: AF_INET or AF_INET6 */
+	__u32 pad;		/* zero */
+};
+
+/*
+ * What a direction (this socket's sends) currently does. A direction may
+ * go REDIRECT -> STACK at any time (redirected bytes sit in the peer's
+ * psock queue, which tcp_bpf_recvmsg() reads before sk_receive_queue), but
+ * STACK -> REDIRECT only once every stack byte has been acked and read.
+ */
+enum sa_dir_mode {
+	SA_DIR_REDIRECT = 0,	/* fast path, while the peer stays eligible */
+	SA_DIR_STACK = 1,	/* normal TCP; may return when drained */
+	SA_DIR_OFF = 2,		/* normal TCP for good (policy) */
+};
+
+/* Per-socket flags in struct sa_sock_state.flags. */
+#define SA_SF_INSERTED		(1u << 0)  /* in sockaccel_socks */
+#define SA_SF_PAIRED		(1u << 1)  /* peer record verified and cached */
+#define SA_SF_EVICTED		(1u << 2)  /* left the sockhash before close */
+#define SA_SF_CROSS_NETNS	(1u << 3)  /* peer lives in another netns */
+
+/*
+ * Per-socket state (BPF_MAP_TYPE_SK_STORAGE). User space never reads it
+ * through the map; it is here so trace events and tests share one layout.
+ */
+struct sa_sock_state {
+	struct sa_conn_key key;	/* this socket's own sockhash key */
+	__u32 slot;		/* host byte order: attach slot (counters, policy) */
+	__u64 netns_cookie;	/* host byte order */
+	__u64 bytes_redirected;	/* host byte order: sent via the fast path */
+	__u64 bytes_passed;	/* host byte order: sent via the stack */
+	__u64 peer_addr;	/* host byte order: peer's struct tcp_sock, once paired */
+	__u32 flags;		/* host byte order: SA_SF_* */
+	__u8 dir_mode;		/* enum sa_dir_mode for this socket's sends */
+	__u8 last_reason;	/* enum sa_reason of the last pass decision */
+	__u16 family;		/* host byte order: AF_INET or AF_INET6 */
+	__u16 local_port;	/* host byte order */
+	__u16 remote_port;	/* host byte order */
+	__u32 local_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+	__u32 remote_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+};
+
+/*
+ * Public record of an inserted socket, keyed like the sockhash
+ * (BPF_MAP_TYPE_LRU_HASH). sk_msg cannot inspect a sockhash entry
+ * (a lookup takes a reference that only bpf_sk_release() drops, and that
+ * helper is not available to sk_msg or sock_ops), so each socket publishes
+ * its own address and identity here for its peer to verify and read.
+ */
+#define SA_PF_GOT_REDIRECT	(1u << 0)  /* a peer decided to redirect here */
+#define SA_PF_EVICTED		(1u << 1)  /* left the sockhash */
+
+struct sa_peer {
+	__u64 sk_addr;		/* host byte order: kernel address of its tcp_sock */
+	__u64 netns_cookie;	/* host byte order */
+	__u32 flags;		/* host byte order: SA_PF_* */
+	__u16 family;		/* host byte order */
+	__u16 local_port;	/* host byte order */
+	__u16 remote_port;	/* host byte order */
+	__u16 pad;		/* zero */
+	__u32 local_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+	__u32 remote_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+};
+
+/*
+ * Why a socket was not inserted or a message went through the stack.
+ * Counted per attach slot; the loader prints these names.
+ */
+enum sa_reason {
+	SA_R_NONE = 0,
+	SA_R_BLOCKING,		/* socket is in blocking mode */
+	SA_R_LISTENER_BLOCKING,	/* passive child of a blocking listener */
+	SA_R_POLICY,		/* excluded by a policy rule */
+	SA_R_REPAIR,		/* TCP_REPAIR socket: sequence numbers forgeable */
+	SA_R_PEER_MISSING,	/* no peer socket under the expected key */
+	SA_R_PEER_UNVERIFIED,	/* candidate failed pairing verification */
+	SA_R_PEER_NOT_ACCEPTED,	/* peer not accept()ed yet */
+	SA_R_PEER_BLOCKING,	/* peer would read in blocking mode */
+	SA_R_PEER_RCVLOWAT,	/* peer set SO_RCVLOWAT > 1 */
+	SA_R_PEER_BACKLOG,	/* peer holds too many unread redirected bytes */
+	SA_R_PEER_RXOPTS,	/* peer wants timestamps/TCP_INQ ancillary data */
+	SA_R_STACK_PENDING,	/* stack bytes still unacked or unread */
+	SA_R_CROSS_NETNS,	/* peer in another netns and that is not allowed */
+	SA_R_SELF_BLOCKING,	/* this socket became blocking: leave the map */
+	SA_R_MAX,
+};
+
+/* Per-CPU counters, one block per attach slot. */
+enum sa_counter {
+	SA_C_SOCKS_SEEN = 0,	/* established sockets in an attached cgroup */
+	SA_C_SOCKS_ADDED,	/* inserted into the sockhash */
+	SA_C_INSERT_FAILED,	/* sockhash full or insertion refused */
+	SA_C_SOCKS_EVICTED,	/* left the sockhash before close */
+	SA_C_SOCKS_CLOSED,	/* inserted sockets that closed */
+	SA_C_MSGS_REDIRECTED,
+	SA_C_BYTES_REDIRECTED,
+	SA_C_MSGS_PASSED,
+	SA_C_BYTES_PASSED,
+	SA_C_LOOKUP_MISSES,	/* peer key not in the sockhash */
+	SA_C_TO_STACK,		/* a direction left the fast path */
+	SA_C_TO_REDIRECT,	/* a direction (re)entered the fast path */
+	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason */
+	SA_C_MAX = SA_C_REASON_BASE + SA_R_MAX,
+};
+
+struct sa_counters {
+	__u64 c[SA_C_MAX];	/* host byte order */
+};
+
+/* Kernel behaviours found by the load-time probe (sa_config.kernel_flags). */
+#define SA_KF_RECV_WAITS_SAFELY	(1u << 0)  /* tcp_bpf_recvmsg loops on wakeups */
+#define SA_KF_RMEM_CHARGED	(1u << 1)  /* redirected bytes count in sk_rmem_alloc */
+#define SA_KF_FIONREAD		(1u << 2)  /* FIONREAD counts redirected bytes */
+
+/* Global configuration: single-entry array, changed live by the loader. */
+struct sa_config {
+	__u32 trace;		/* host byte order: 1 = emit connection events */
+	__u32 kernel_flags;	/* host byte order: SA_KF_* */
+	__u32 allow_cross_netns;/* host byte order: 1 = pair across netns */
+	__u32 enabled;		/* host byte order: 0 = insert nothing new */
+	__u64 backlog_limit;	/* host byte order: max unread redirected bytes */
+};
+
+/* Per-attached-cgroup record, keyed by cgroup id (host byte order u64). */
+struct sa_cgroup_info {
+	__u32 slot;		/* host byte order: 1..SA_MAX_CGROUPS-1 */
+	__u32 nr_rules;		/* host byte order */
+};
+
+/* Policy rule, evaluated in order at establishment; first match wins. */
+enum sa_rule_action { SA_ACT_INCLUDE = 1, SA_ACT_EXCLUDE = 2 };
+#define SA_RULE_LOCAL_PORT	(1u << 0)
+#define SA_RULE_REMOTE_PORT	(1u << 1)
+#define SA_RULE_LOCAL_ADDR	(1u << 2)
+#define SA_RULE_REMOTE_ADDR	(1u << 3)
+
+struct sa_rule {
+	__u8 action;		/* enum sa_rule_action */
+	__u8 local_prefix;	/* 0..128, over the ::ffff:-mapped address */
+	__u8 remote_prefix;	/* 0..128, over the ::ffff:-mapped address */
+	__u8 pad;		/* zero */
+	__u16 match;		/* host byte order: SA_RULE_* fields tested */
+	__u16 local_port_lo;	/* host byte order, inclusive */
+	__u16 local_port_hi;	/* host byte order, inclusive */
+	__u16 remote_port_lo;	/* host byte order, inclusive */
+	__u16 remote_port_hi;	/* host byte order, inclusive */
+	__u16 pad2;		/* zero */
+	__u32 local_addr6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+	__u32 remote_addr6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+};
+
+struct sa_policy {
+	__u32 nr_rules;		/* host byte order */
+	__u32 default_action;	/* host byte order: enum sa_rule_action */
+	struct sa_rule rules[SA_MAX_RULES];
+};
+
+/* Trace events (ring buffer), one per connection decision or close. */
+enum sa_event_type {
+	SA_EV_ACCELERATED = 1,	/* inserted into the sockhash */
+	SA_EV_PASSED,		/* established but left on the stack */
+	SA_EV_TO_STACK,		/* a direction left the fast path */
+	SA_EV_CLOSED,		/* an inserted socket closed */
+	SA_EV_EVICTED,		/* removed from the sockhash before close */
+};
+
+struct sa_event {
+	__u64 ts_ns;		/* host byte order: bpf_ktime_get_ns() */
+	__u64 cgroup_id;	/* host byte order */
+	__u64 bytes_redirected;	/* host byte order */
+	__u64 bytes_passed;	/* host byte order */
+	__u32 type;		/* host byte order: enum sa_event_type */
+	__u32 reason;		/* host byte order: enum sa_reason */
+	__u16 family;		/* host byte order */
+	__u16 role;		/* host byte order: enum sa_role */
+	__u16 local_port;	/* host byte order */
+	__u16 remote_port;	/* host byte order */
+	__u32 local_ip6[4];	/* network byte order */
+	__u32 remote_ip6[4];	/* network byte order */
+};
+
+#endif /* SOCKACCEL_H */

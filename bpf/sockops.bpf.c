@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sock_ops: where a connection's fate is decided.
+ *
+ * At establishment (decide_connection) a socket in an attached cgroup is
+ * either inserted into sockaccel_socks, which gives it tcp_bpf's sendmsg/
+ * recvmsg and runs sk_msg.bpf.c on each of its sends, or left alone. Later
+ * callbacks trace closes and take a socket back out of the sockhash when it
+ * turned blocking before anything was redirected to it (maybe_evict).
+ */
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define SA_MAX_CGROUP_DEPTH 32
+
+/* The nearest attached ancestor of the socket's cgroup v2 (or itself). */
+static __always_inline __u32 cgroup_slot(struct sock *sk, __u64 *cgroup_id)
+{
+	struct cgroup *cgrp = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	struct sa_cgroup_info *info;
+	int i;
+
+	for (i = 0; i < SA_MAX_CGROUP_DEPTH && cgrp; i++) {
+		__u64 id = BPF_CORE_READ(cgrp, kn, id);
+
+		info = bpf_map_lookup_elem(&sockaccel_cgroups, &id);
+		if (info) {
+			*cgroup_id = id;
+			return info->slot;
+		}
+		/* css is the first member of struct cgroup. */
+		cgrp = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
+	}
+	*cgroup_id = 0;
+	return 0;
+}
+
+static __always_inline void fill_addresses(struct bpf_sock_ops *skops,
+					   struct sa_sock_state *st)
+{
+	/*
+	 * Read every ctx field unconditionally: clang otherwise folds the
+	 * v4/v6 branches into one load at a computed ctx offset, which the
+	 * verifier rejects ("dereference of modified ctx ptr").
+	 */
+	__u32 l4 = skops->local_ip4, r4 = skops->remote_ip4;
+	__u32 l0 = skops->local_ip6[0], l1 = skops->local_ip6[1];
+	__u32 l2 = skops->local_ip6[2], l3 = skops->local_ip6[3];
+	__u32 r0 = skops->remote_ip6[0], r1 = skops->remote_ip6[1];
+	__u32 r2 = skops->remote_ip6[2], r3 = skops->remote_ip6[3];
+	__u32 family = skops->family;
+
+	st->family = family;
+	st->local_port = skops->local_port;			/* host order in ctx */
+	st->remote_port = bpf_ntohl(skops->remote_port);	/* network order in ctx */
+	if (family == AF_INET) {
+		l0 = l1 = r0 = r1 = 0;
+		l2 = r2 = bpf_htonl(0xffff);
+		l3 = l4;
+		r3 = r4;
+	}
+	st->local_ip6[0] = l0;
+	st->local_ip6[1] = l1;
+	st->local_ip6[2] = l2;
+	st->local_ip6[3] = l3;
+	st->remote_ip6[0] = r0;
+	st->remote_ip6[1] = r1;
+	st->remote_ip6[2] = r2;
+	st->remote_ip6[3] = r3;
+}
+
+static __always_inline bool prefix_match(const __u32 *a, const __u32 *b,
+					 __u32 prefix_len)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		__u32 bits, mask;
+
+		if (prefix_len == 0)
+			return true;
+		bits = prefix_len > 32 ? 32 : prefix_len;
+		mask = bits == 32 ? 0xffffffff : ~(0xffffffffu >> bits);
+		if ((bpf_ntohl(a[i]) & mask) != (bpf_ntohl(b[i]) & mask))
+			return false;
+		prefix_len -= bits;
+	}
+	return true;
+}
+
+static __always_inline bool rule_matches(const struct sa_rule *r,
+					 const struct sa_sock_state *st)
+{
+	if ((r->match & SA_RULE_LOCAL_PORT) &&
+	    (st->local_port < r->local_port_lo || st->local_port > r->local_port_hi))
+		return false;
+	if ((r->match & SA_RULE_REMOTE_PORT) &&
+	    (st->remote_port < r->remote_port_lo || st->remote_port > r->remote_port_hi))
+		return false;
+	if ((r->match & SA_RULE_LOCAL_ADDR) &&
+	    !prefix_match(st->local_ip6, r->local_addr6, r->local_prefix))
+		return false;
+	if ((r->match & SA_RULE_REMOTE_ADDR) &&
+	    !prefix_match(st->remote_ip6, r->remote_addr6, r->remote_prefix))
+		return false;
+	return true;
+}
+
+/* First matching rule wins; no rule matching means the slot's default. */
+static __always_inline bool policy_allows(__u32 slot, const struct sa_sock_state *st)
+{
+	struct sa_policy *pol = bpf_map_lookup_elem(&sockaccel_policy, &slot);
+	int i;
+
+	if (!pol)
+		return true;
+	for (i = 0; i < SA_MAX_RULES; i++) {
+		if (i >= pol->nr_rules)
+			break;
+		if (rule_matches(&pol->rules[i], st))
+			return pol->rules[i].action != SA_ACT_EXCLUDE;
+	}
+	return pol->default_action != SA_ACT_EXCLUDE;
+}
+
+static __always_inline void listen_key(struct bpf_sock_ops *skops,
+				       struct sa_listen_key *k)
+{
+	k->netns_cookie = bpf_get_netns_cookie(skops);
+	k->port = skops->local_port;
+	k->family = skops->family;
+	k->pad = 0;
+}
+
+static __always_inline void remember_listener(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *bsk = skops->sk;
+	struct sa_listen_key k;
+	struct tcp_sock *tp;
+	__u64 addr;
+
+	if (!bsk)
+		return;
+	tp = bpf_skc_to_tcp_sock(bsk);
+	if (!tp)
+		return;
+	listen_key(skops, &k);
+	addr = (__u64)(unsigned long)tp;
+	/* Latest listener on the port wins (SO_REUSEPORT groups share a mode). */
+	bpf_map_update_elem(&sockaccel_listeners, &k, &addr, BPF_ANY);
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+				  BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/*
+ * A passive child has no struct socket until accept(): the listener's
+ * current mode is the best hint of how it will be read. 1 nonblocking,
+ * 0 blocking, -1 unknown (listener not seen, e.g. listening before attach).
+ */
+static __always_inline int listener_nonblocking(struct bpf_sock_ops *skops)
+{
+	struct sa_listen_key k;
+	struct tcp_sock *ltp;
+	__u64 *addr;
+
+	listen_key(skops, &k);
+	addr = bpf_map_lookup_elem(&sockaccel_listeners, &k);
+	if (!addr)
+		return -1;
+	/*
+	 * The listener is alive: it is the socket this child is being
+	 * accepted on, and its entry leaves at its close (on_state_change).
+	 */
+	ltp = sa_tcp_sock_at(*addr);
+	if (BPF_CORE_READ(ltp, inet_conn.icsk_inet.sk.__sk_common.skc_state) != SA_TCP_LISTEN)
+		return -1;
+	return sa_file_nonblocking(ltp);
+}
+
+static __always_inline void count_reason(__u32 slot, __u32 reason)
+{
+	sa_count(slot, SA_C_REASON_BASE + reason, 1);
+}
+
+static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool active)
+{
+	struct sa_config *cfg = sa_config();
+	struct sa_sock_state *st;
+	struct sa_peer rec = {};
+	struct bpf_sock *bsk = skops->sk;
+	struct tcp_sock *tp;
+	__u64 cgroup_id;
+	__u32 slot, reason = SA_R_NONE;
+	int nb, err;
+
+	if (!cfg || !cfg->enabled || !bsk)
+		return;
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return;
+	tp = bpf_skc_to_tcp_sock(bsk);
+	if (!tp)
+		return;
+	slot = cgroup_slot(sa_sk(tp), &cgroup_id);
+	sa_count(slot, SA_C_SOCKS_SEEN, 1);
+
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0,
+				BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	st->slot = slot;
+	st->netns_cookie = bpf_get_netns_cookie(skops);
+	fill_addresses(skops, st);
+
+	/*
+	 * Keys: both ISNs, recovered from counters that started at zero.
+	 * Client: snd_una advanced from its ISN by bytes_acked, which counts
+	 * the SYN (tcp_snd_una_update()); rcv_nxt = server ISN + 1 + data.
+	 * Server child: snd_una starts at ISN + 1 (tcp_create_openreq_child()),
+	 * rcv_nxt = client ISN + 1 + data (TFO SYN data included).
+	 */
+	if (active) {
+		st->key.client_isn = skops->snd_una - (__u32)skops->bytes_acked;
+		st->key.server_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
+		st->key.role = SA_ROLE_CLIENT;
+	} else {
+		st->key.client_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
+		st->key.server_isn = skops->snd_una - 1 - (__u32)skops->bytes_acked;
+		st->key.role = SA_ROLE_SERVER;
+	}
+
+	/* TCP_REPAIR can set sequence numbers at will: never trust its keys. */
+	if (BPF_CORE_READ_BITFIELD_PROBED(tp, repair)) {
+		reason = SA_R_REPAIR;
+		goto pass;
+	}
+	if (!policy_allows(slot, st)) {
+		reason = SA_R_POLICY;
+		goto pass;
+	}
+	/*
+	 * tcp_bpf_recvmsg() (net/ipv4/tcp_bpf.c) returns -EAGAIN when a
+	 * blocking reader is woken without data (signal, its own FIN acked,
+	 * write space), and ignores MSG_WAITALL and SO_RCVLOWAT for queued
+	 * redirected bytes. A blocking socket must never get that recvmsg.
+	 */
+	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY)) {
+		if (active) {
+			nb = sa_file_nonblocking(tp);
+			if (nb == 0) {
+				reason = SA_R_BLOCKING;
+				goto pass;
+			}
+		} else if (listener_nonblocking(skops) == 0) {
+			reason = SA_R_LISTENER_BLOCKING;
+			goto pass;
+		}
+	}
+
+	/* The public record first: a peer that finds the key finds this too. */
+	rec.sk_addr = (__u64)(unsigned long)tp;
+	rec.netns_cookie = st->netns_cookie;
+	rec.family = st->family;
+	rec.local_port = st->local_port;
+	rec.remote_port = st->remote_port;
+	__builtin_memcpy(rec.local_ip6, st->local_ip6, sizeof(rec.local_ip6));
+	__builtin_memcpy(rec.remote_ip6, st->remote_ip6, sizeof(rec.remote_ip6));
+	if (bpf_map_update_elem(&sockaccel_peers, &st->key, &rec, BPF_ANY)) {
+		sa_count(slot, SA_C_INSERT_FAILED, 1);
+		return;
+	}
+	/* NOEXIST: a duplicate key (never seen in practice) pairs nothing. */
+	err = bpf_sock_hash_update(skops, &sockaccel_socks, &st->key, BPF_NOEXIST);
+	if (err) {
+		bpf_map_delete_elem(&sockaccel_peers, &st->key);
+		sa_count(slot, SA_C_INSERT_FAILED, 1);
+		return;
+	}
+	st->flags |= SA_SF_INSERTED;
+	sa_count(slot, SA_C_SOCKS_ADDED, 1);
+	/*
+	 * STATE: trace and count the close. WRITE_HDR_OPT: a callback on every
+	 * segment this socket transmits (no option bytes are reserved), used
+	 * to leave the sockhash if it turns blocking; switched off once that
+	 * can no longer happen.
+	 */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+				  BPF_SOCK_OPS_STATE_CB_FLAG |
+				  BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+	if (cfg->trace)
+		sa_emit(st, SA_EV_ACCELERATED, SA_R_NONE, cgroup_id);
+	return;
+pass:
+	count_reason(slot, reason);
+	st->last_reason = reason;
+	if (cfg->trace)
+		sa_emit(st, SA_EV_PASSED, reason, cgroup_id);
+}
+
+/*
+ * Called for every segment an inserted socket transmits. If the socket is
+ * now read in blocking mode (e.g. fcntl() after a nonblocking connect) and
+ * no peer ever chose to redirect to it, its psock queue is provably empty
+ * and nothing is in flight toward it, so deleting it from the sockhash
+ * restores tcp_recvmsg() without losing a byte (sk_psock_drop()). If a
+ * peer did redirect to it, it stays: deleting would discard unread bytes.
+ */
+static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
+{
+	struct sa_sock_state *st;
+	struct sa_peer *rec;
+	struct bpf_sock *bsk = skops->sk;
+	struct tcp_sock *tp;
+
+	if (!bsk)
+		return;
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
+	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_EVICTED))
+		goto stop;
+	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
+	if (!rec || (rec->flags & SA_PF_GOT_REDIRECT))
+		goto stop;	/* can never be evicted safely any more */
+	tp = bpf_skc_to_tcp_sock(bsk);
+	if (!tp || sa_file_nonblocking(tp) != 0)
+		return;		/* nonblocking, or passive child not accepted */
+	rec->flags |= SA_PF_EVICTED;
+	bpf_map_delete_elem(&sockaccel_socks, &st->key);
+	st->flags |= SA_SF_EVICTED;
+	sa_count(st->slot, SA_C_SOCKS_EVICTED, 1);
+	{
+		struct sa_config *cfg = sa_config();
+
+		if (cfg && cfg->trace)
+			sa_emit(st, SA_EV_EVICTED, SA_R_SELF_BLOCKING, 0);
+	}
+stop:
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+				  ~BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+}
+
+static __always_inline void on_state_change(struct bpf_sock_ops *skops)
+{
+	struct sa_sock_state *st;
+	struct bpf_sock *bsk = skops->sk;
+	struct sa_config *cfg;
+
+	/* args[0] old state, args[1] new state (tcp_set_state()). */
+	if (skops->args[1] != SA_TCP_CLOSE || !bsk)
+		return;
+	if (skops->args[0] == SA_TCP_LISTEN) {
+		struct sa_listen_key k;
+
+		listen_key(skops, &k);
+		bpf_map_delete_elem(&sockaccel_listeners, &k);
+		return;
+	}
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
+	if (!st || !(st->flags & SA_SF_INSERTED))
+		return;
+	/* The sockhash entry goes with the socket (sock_map_close/unhash). */
+	bpf_map_delete_elem(&sockaccel_peers, &st->key);
+	sa_count(st->slot, SA_C_SOCKS_CLOSED, 1);
+	cfg = sa_config();
+	if (cfg && cfg->trace)
+		sa_emit(st, SA_EV_CLOSED, SA_R_NONE, 0);
+}
+
+SEC("sockops")
+int sockaccel_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		remember_listener(skops);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		decide_connection(skops, true);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		decide_connection(skops, false);
+		break;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		maybe_evict(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		on_state_change(skops);
+		break;
+	}
+	return 1;
+}

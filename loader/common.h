@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef SOCKACCEL_LOADER_COMMON_H
+#define SOCKACCEL_LOADER_COMMON_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "sockaccel.h"
+
+/* Global options, set by main.c. */
+extern bool opt_verbose;
+extern bool opt_json;
+
+/* Names of the pinned objects under SA_PIN_ROOT. */
+#define PIN_PROG_SOCKOPS	"sockaccel_sockops"
+#define PIN_PROG_SK_MSG		"sockaccel_sk_msg"
+#define PIN_LINK_SK_MSG		"sockaccel_sk_msg_link"
+#define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
+
+/* Errors: one lowercase line on stderr; always returns -1 for chaining. */
+int err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, with ": <strerror(errnum)>" and an optional hint. */
+int err_errno(int errnum, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void info_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Environment (util.c). */
+int require_caps(void);
+void drop_caps(void);
+int ensure_bpffs(void);
+int ensure_kernel_support(void);
+int lock_acquire(void);
+void lock_release(int fd);
+int cgroup2_mount(char *buf, size_t len);
+int resolve_cgroup(const char *dir, const char *pid, char *path, size_t len, __u64 *id);
+int cgroup_path_by_id(__u64 id, char *path, size_t len);
+bool is_loaded(void);
+int pin_path(char *buf, size_t len, const char *name);
+int open_pinned(const char *name);
+int parse_size(const char *s, __u64 *out);
+
+/* Commands. */
+int cmd_load(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_unload(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+
+/* Shared between commands. */
+struct load_opts {
+	__u32 max_socks;
+	__u64 backlog_limit;
+	int cross_netns;	/* -1 keep, 0 off, 1 on */
+};
+int do_load(const struct load_opts *o, bool *loaded_now);
+int run_kernel_probe(__u32 *flags, bool report);
+const char *reason_name(unsigned int reason);
+const char *counter_name(unsigned int counter);
+int read_config(struct sa_config *cfg);
+int write_config(const struct sa_config *cfg);
+int read_counters(__u32 slot, struct sa_counters *sum);	/* slot -1: all */
+void kernel_flags_describe(__u32 flags, FILE *f, bool json);
+
+/* Help texts print on stdout, exit 0. */
+void usage_main(FILE *f);
+
+#endif

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * policy: per-cgroup include/exclude rules, replaced live in
+ * sockaccel_policy and applied by sockops.bpf.c when a connection is
+ * established (connections already decided keep their fate).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "common.h"
+
+static void usage_policy(void)
+{
+	printf("Usage: sockaccel policy show    (--cgroup DIR | --pid PID)\n"
+	       "       sockaccel policy add     (--cgroup DIR | --pid PID) include|exclude MATCH...\n"
+	       "       sockaccel policy default (--cgroup DIR | --pid PID) include|exclude\n"
+	       "       sockaccel policy clear   (--cgroup DIR | --pid PID)\n"
+	       "\n"
+	       "Rules of an attached cgroup, evaluated in order when a connection is\n"
+	       "established; the first rule whose every MATCH holds decides, otherwise\n"
+	       "the default (include). Excluded connections stay on plain TCP. Changes\n"
+	       "apply to new connections at once, without reloading.\n"
+	       "\n"
+	       "MATCH:\n"
+	       "  --local-port P[-Q]     this socket's port (a server's listening port)\n"
+	       "  --remote-port P[-Q]    the peer's port\n"
+	       "  --local-addr CIDR      this socket's address (IPv4 or IPv6 prefix)\n"
+	       "  --remote-addr CIDR     the peer's address\n"
+	       "\n"
+	       "Examples:\n"
+	       "  # a program that reads with splice(): keep its port on TCP\n"
+	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app exclude --local-port 8080\n"
+	       "  # accelerate only 10.0.0.0/8 peers\n"
+	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app include --remote-addr 10.0.0.0/8\n"
+	       "  sockaccel policy default --cgroup /sys/fs/cgroup/app exclude\n"
+	       "  sockaccel -j policy show --cgroup /sys/fs/cgroup/app\n");
+}
+
+static int parse_ports(const char *s, __u16 *lo, __u16 *hi)
+{
+	char *end;
+	long a, b;
+
+	a = strtol(s, &end, 10);
+	b = a;
+	if (*end == '-')
+		b = strtol(end + 1, &end, 10);
+	if (*end || a < 0 || b < a || b > 65535)
+		return err_msg("invalid port or range '%s'", s);
+	*lo = a;
+	*hi = b;
+	return 0;
+}
+
+static int parse_cidr(const char *s, __u32 *addr6, __u8 *prefix)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	struct in_addr a4;
+	long len = -1;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		char *end;
+
+		*slash = '\0';
+		len = strtol(slash + 1, &end, 10);
+		if (*end || len < 0)
+			return err_msg("invalid prefix length in '%s'", s);
+	}
+	if (inet_pton(AF_INET, buf, &a4) == 1) {
+		if (len > 32)
+			return err_msg("invalid IPv4 prefix length in '%s'", s);
+		addr6[0] = addr6[1] = 0;
+		addr6[2] = htonl(0xffff);
+		addr6[3] = a4.s_addr;
+		*prefix = 96 + (len < 0 ? 32 : len);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, addr6) == 1) {
+		if (len > 128)
+			return err_msg("invalid IPv6 prefix length in '%s'", s);
+		*prefix = len < 0 ? 128 : len;
+		return 0;
+	}
+	return err_msg("invalid address '%s' (IPv4 or IPv6, optionally /LEN)", s);
+}
+
+static void fmt_addr(const __u32 *a6, __u8 prefix, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (a6[0] == 0 && a6[1] == 0 && a6[2] == htonl(0xffff) && prefix >= 96) {
+		inet_ntop(AF_INET, &a6[3], a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, prefix - 96);
+	} else {
+		inet_ntop(AF_INET6, a6, a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, prefix);
+	}
+}
+
+static void show(const char *path, const struct sa_policy *p)
+{
+	char a[80];
+	__u32 i;
+
+	if (opt_json) {
+		printf("{\"cgroup\":\"%s\",\"default\":\"%s\",\"rules\":[", path,
+		       p->default_action == SA_ACT_EXCLUDE ? "exclude" : "include");
+	} else {
+		printf("policy of %s (default %s)\n", path,
+		       p->default_action == SA_ACT_EXCLUDE ? "exclude" : "include");
+		if (!p->nr_rules)
+			printf("  no rules\n");
+	}
+	for (i = 0; i < p->nr_rules && i < SA_MAX_RULES; i++) {
+		const struct sa_rule *r = &p->rules[i];
+		bool first = true;
+
+		if (opt_json)
+			printf("%s{\"action\":\"%s\"", i ? "," : "",
+			       r->action == SA_ACT_EXCLUDE ? "exclude" : "include");
+		else
+			printf("  %u: %s", i + 1, r->action == SA_ACT_EXCLUDE ? "exclude" : "include");
+#define SEP (opt_json ? "," : (first ? " " : " and "))
+		if (r->match & SA_RULE_LOCAL_PORT) {
+			printf(opt_json ? "%s\"local_port\":\"%u-%u\"" : "%slocal port %u-%u", SEP,
+			       r->local_port_lo, r->local_port_hi);
+			first = false;
+		}
+		if (r->match & SA_RULE_REMOTE_PORT) {
+			printf(opt_json ? "%s\"remote_port\":\"%u-%u\"" : "%sremote port %u-%u", SEP,
+			       r->remote_port_lo, r->remote_port_hi);
+			first = false;
+		}
+		if (r->match & SA_RULE_LOCAL_ADDR) {
+			fmt_addr(r->local_addr6, r->local_prefix, a, sizeof(a));
+			printf(opt_json ? "%s\"local_addr\":\"%s\"" : "%slocal addr %s", SEP, a);
+			first = false;
+		}
+		if (r->match & SA_RULE_REMOTE_ADDR) {
+			fmt_addr(r->remote_addr6, r->remote_prefix, a, sizeof(a));
+			printf(opt_json ? "%s\"remote_addr\":\"%s\"" : "%sremote addr %s", SEP, a);
+			first = false;
+		}
+#undef SEP
+		printf(opt_json ? "}" : (first ? " everything\n" : "\n"));
+	}
+	if (opt_json)
+		printf("]}\n");
+}
+
+int cmd_policy(int argc, char **argv)
+{
+	const char *cgroup = NULL, *pid = NULL, *verb;
+	struct sa_cgroup_info info;
+	struct sa_policy pol;
+	struct sa_rule rule = {};
+	char path[PATH_MAX];
+	int cg_map = -1, pol_map = -1, lock = -1, i, ret = 1;
+	int action = 0;
+	__u64 id;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return usage_policy(), argc < 2 ? 1 : 0;
+	verb = argv[1];
+	if (strcmp(verb, "show") && strcmp(verb, "add") && strcmp(verb, "default") &&
+	    strcmp(verb, "clear"))
+		return err_msg("unknown policy command '%s' (see: sockaccel policy --help)", verb), 1;
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			return usage_policy(), 0;
+		if (!strcmp(a, "include") || !strcmp(a, "exclude")) {
+			action = !strcmp(a, "include") ? SA_ACT_INCLUDE : SA_ACT_EXCLUDE;
+			continue;
+		}
+		if (!v || v[0] == '-')
+			return err_msg("option '%s' needs a value (see: sockaccel policy --help)", a), 1;
+		i++;
+		if (!strcmp(a, "--cgroup")) {
+			cgroup = v;
+		} else if (!strcmp(a, "--pid")) {
+			pid = v;
+		} else if (!strcmp(a, "--local-port")) {
+			if (parse_ports(v, &rule.local_port_lo, &rule.local_port_hi))
+				return 1;
+			rule.match |= SA_RULE_LOCAL_PORT;
+		} else if (!strcmp(a, "--remote-port")) {
+			if (parse_ports(v, &rule.remote_port_lo, &rule.remote_port_hi))
+				return 1;
+			rule.match |= SA_RULE_REMOTE_PORT;
+		} else if (!strcmp(a, "--local-addr")) {
+			if (parse_cidr(v, rule.local_addr6, &rule.local_prefix))
+				return 1;
+			rule.match |= SA_RULE_LOCAL_ADDR;
+		} else if (!strcmp(a, "--remote-addr")) {
+			if (parse_cidr(v, rule.remote_addr6, &rule.remote_prefix))
+				return 1;
+			rule.match |= SA_RULE_REMOTE_ADDR;
+		} else {
+			return err_msg("unknown option '%s' (see: sockaccel policy --help)", a), 1;
+		}
+	}
+	if (!cgroup && !pid)
+		return err_msg("policy needs --cgroup DIR or --pid PID"), 1;
+	if ((!strcmp(verb, "add") || !strcmp(verb, "default")) && !action)
+		return err_msg("policy %s needs include or exclude", verb), 1;
+	if (strcmp(verb, "add") && rule.match)
+		return err_msg("match options only go with 'policy add'"), 1;
+	if (require_caps())
+		return 1;
+	if (resolve_cgroup(cgroup, pid, path, sizeof(path), &id))
+		return 1;
+	lock = lock_acquire();
+	if (lock < 0)
+		return 1;
+	if (!is_loaded()) {
+		err_msg("not loaded (hint: sockaccel attach --cgroup %s)", path);
+		goto out;
+	}
+	cg_map = open_pinned("sockaccel_cgroups");
+	pol_map = open_pinned("sockaccel_policy");
+	if (cg_map < 0 || pol_map < 0) {
+		err_errno(errno, NULL, "pinned maps unreadable");
+		goto out;
+	}
+	if (bpf_map_lookup_elem(cg_map, &id, &info)) {
+		err_msg("%s is not attached (hint: sockaccel attach --cgroup %s)", path, path);
+		goto out;
+	}
+	if (bpf_map_lookup_elem(pol_map, &info.slot, &pol)) {
+		err_errno(errno, NULL, "cannot read policy");
+		goto out;
+	}
+	if (!strcmp(verb, "show")) {
+		show(path, &pol);
+		ret = 0;
+		goto out;
+	}
+	if (!strcmp(verb, "add")) {
+		if (pol.nr_rules >= SA_MAX_RULES) {
+			err_msg("%s already has %d rules (hint: policy clear)", path, SA_MAX_RULES);
+			goto out;
+		}
+		rule.action = action;
+		pol.rules[pol.nr_rules++] = rule;
+	} else if (!strcmp(verb, "default")) {
+		pol.default_action = action;
+	} else {
+		memset(&pol, 0, sizeof(pol));
+		pol.default_action = SA_ACT_INCLUDE;
+	}
+	if (bpf_map_update_elem(pol_map, &info.slot, &pol, BPF_ANY)) {
+		err_errno(errno, NULL, "cannot write policy");
+		goto out;
+	}
+	if (opt_json)
+		show(path, &pol);
+	else
+		info_msg("policy of %s updated (%u rules, default %s)", path, pol.nr_rules,
+			 pol.default_action == SA_ACT_EXCLUDE ? "exclude" : "include");
+	ret = 0;
+out:
+	if (cg_map >= 0)
+		close(cg_map);
+	if (pol_map >= 0)
+		close(pol_map);
+	lock_release(lock);
+	drop_caps();
+	return ret;
+}

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel probe, run by `sockaccel load` (and `sockaccel probe`): one tiny
+ * self-test per known tcp_bpf behaviour, on a loopback pair this process
+ * owns, inserted from user space into a private two-slot sockmap. The
+ * result picks the safe mode (sa_config.kernel_flags).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "common.h"
+#include "probe.skel.h"
+
+struct pair {
+	int lfd, cfd, sfd;
+	__u16 port;
+};
+
+static void pair_close(struct pair *p)
+{
+	if (p->cfd >= 0)
+		close(p->cfd);
+	if (p->sfd >= 0)
+		close(p->sfd);
+	if (p->lfd >= 0)
+		close(p->lfd);
+}
+
+static int pair_open(struct pair *p)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+
+	p->cfd = p->sfd = -1;
+	p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p->lfd < 0 || bind(p->lfd, (void *)&a, sizeof(a)) || listen(p->lfd, 1) ||
+	    getsockname(p->lfd, (void *)&a, &al))
+		return -1;
+	p->port = ntohs(a.sin_port);
+	p->cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p->cfd < 0 || connect(p->cfd, (void *)&a, sizeof(a)))
+		return -1;
+	p->sfd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+	return p->sfd < 0 ? -1 : 0;
+}
+
+struct reader {
+	int fd;
+	ssize_t ret;
+	int err;
+};
+
+static void *blocking_reader(void *arg)
+{
+	struct reader *r = arg;
+	char c;
+
+	r->ret = recv(r->fd, &c, 1, 0);
+	r->err = errno;
+	return NULL;
+}
+
+/*
+ * A blocking reader waits on an empty socket; the socket's own FIN is then
+ * acked (sk_state_change wakes the reader without data), then one byte is
+ * redirected to it. Plain TCP returns the byte; tcp_bpf_recvmsg() in
+ * net/ipv4/tcp_bpf.c returns -EAGAIN at the first wakeup.
+ */
+static bool probe_recv_waits(struct pair *p)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct reader r = { .fd = p->sfd, .ret = -2 };
+	struct timespec d = { 0, 100 * 1000 * 1000 };
+	pthread_t t;
+
+	setsockopt(p->sfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (pthread_create(&t, NULL, blocking_reader, &r))
+		return false;
+	nanosleep(&d, NULL);
+	shutdown(p->sfd, SHUT_WR);
+	nanosleep(&d, NULL);
+	send(p->cfd, "x", 1, MSG_NOSIGNAL);
+	pthread_join(t, NULL);
+	return r.ret == 1;
+}
+
+/* FIONREAD on a socket holding only redirected bytes (tcp_bpf_ioctl()). */
+static bool probe_fionread(struct pair *p)
+{
+	char buf[100] = { 0 };
+	int n = -1, i;
+
+	if (send(p->cfd, buf, sizeof(buf), MSG_NOSIGNAL) != sizeof(buf))
+		return false;
+	for (i = 0; i < 50; i++) {
+		struct timespec d = { 0, 2 * 1000 * 1000 };
+
+		if (ioctl(p->sfd, FIONREAD, &n) == 0 && n == (int)sizeof(buf))
+			break;
+		nanosleep(&d, NULL);
+	}
+	recv(p->sfd, buf, sizeof(buf), MSG_DONTWAIT);
+	return n == (int)sizeof(buf);
+}
+
+int run_kernel_probe(__u32 *flags, bool report)
+{
+	struct sockaccel_probe *skel = NULL;
+	struct pair p = { -1, -1, -1, 0 };
+	__u32 zero = 0, one = 1;
+	__u64 cfd, sfd;		/* a sockmap with 8-byte values takes u64 fds */
+	int link = -1, ret = -1, map;
+	bool fion = false, waits = false;
+
+	*flags = 0;
+	if (pair_open(&p)) {
+		err_errno(errno, NULL, "probe: cannot open a loopback pair");
+		goto out;
+	}
+	skel = sockaccel_probe__open();
+	if (!skel)
+		goto out;
+	skel->rodata->server_port = p.port;
+	if (sockaccel_probe__load(skel)) {
+		err_errno(errno, "run with -v for the verifier log", "probe: cannot load");
+		goto out;
+	}
+	map = bpf_map__fd(skel->maps.probe_socks);
+	link = bpf_link_create(bpf_program__fd(skel->progs.sockaccel_probe), map,
+			       BPF_SK_MSG_VERDICT, NULL);
+	if (link < 0) {
+		err_errno(errno, NULL, "probe: cannot attach");
+		goto out;
+	}
+	cfd = p.cfd;
+	sfd = p.sfd;
+	if (bpf_map_update_elem(map, &zero, &cfd, BPF_ANY) ||
+	    bpf_map_update_elem(map, &one, &sfd, BPF_ANY)) {
+		err_errno(errno, NULL, "probe: cannot insert sockets");
+		goto out;
+	}
+	fion = probe_fionread(&p);
+	waits = probe_recv_waits(&p);
+	if (fion)
+		*flags |= SA_KF_FIONREAD;
+	if (waits)
+		*flags |= SA_KF_RECV_WAITS_SAFELY;
+	ret = 0;
+out:
+	pair_close(&p);
+	if (link >= 0)
+		close(link);
+	sockaccel_probe__destroy(skel);
+	if (report && ret == 0) {
+		if (opt_json) {
+			kernel_flags_describe(*flags, stdout, true);
+			printf("\n");
+		} else {
+			kernel_flags_describe(*flags, stdout, false);
+		}
+	}
+	return ret;
+}
+
+int cmd_probe(int argc, char **argv)
+{
+	__u32 flags;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: sockaccel [-j] probe\n\n"
+		       "Run the kernel self-tests that `load` runs and print what they found,\n"
+		       "without loading anything. Uses one loopback connection of its own.\n");
+		return 0;
+	}
+	if (argc > 1)
+		return err_msg("unexpected argument '%s' (see: sockaccel probe --help)", argv[1]), 1;
+	if (require_caps())
+		return 1;
+	return run_kernel_probe(&flags, true) ? 1 : 0;
+}

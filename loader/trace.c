@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trace: switch per-connection events on, print one line each, switch
+ * them off on Ctrl-C. Events are emitted only at establishment, eviction
+ * and close, never per message, and only while sa_config.trace is set.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "common.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static void fmt_endpoint(const __u32 *ip6, __u16 port, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (ip6[0] == 0 && ip6[1] == 0 && ip6[2] == htonl(0xffff)) {
+		inet_ntop(AF_INET, &ip6[3], a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, port);
+	} else {
+		inet_ntop(AF_INET6, ip6, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, port);
+	}
+}
+
+static const char *event_name(__u32 t)
+{
+	switch (t) {
+	case SA_EV_ACCELERATED: return "accelerated";
+	case SA_EV_PASSED: return "passed";
+	case SA_EV_TO_STACK: return "to_stack";
+	case SA_EV_CLOSED: return "closed";
+	case SA_EV_EVICTED: return "evicted";
+	}
+	return "unknown";
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	const struct sa_event *ev = data;
+	char l[80], r[80], ts[32];
+	struct timespec now;
+	struct tm tm;
+
+	if (size < sizeof(*ev))
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	fmt_endpoint(ev->local_ip6, ev->local_port, l, sizeof(l));
+	fmt_endpoint(ev->remote_ip6, ev->remote_port, r, sizeof(r));
+	if (opt_json) {
+		printf("{\"time\":\"%s.%06ld\",\"event\":\"%s\",\"role\":\"%s\",\"local\":\"%s\","
+		       "\"remote\":\"%s\",\"reason\":\"%s\",\"bytes_redirected\":%llu,\"bytes_passed\":%llu}\n",
+		       ts, now.tv_nsec / 1000, event_name(ev->type),
+		       ev->role == SA_ROLE_CLIENT ? "client" : "server", l, r, reason_name(ev->reason),
+		       (unsigned long long)ev->bytes_redirected, (unsigned long long)ev->bytes_passed);
+	} else {
+		printf("%s.%06ld %-11s %-6s %s %s %s", ts, now.tv_nsec / 1000, event_name(ev->type),
+		       ev->role == SA_ROLE_CLIENT ? "client" : "server", l,
+		       ev->role == SA_ROLE_CLIENT ? "->" : "<-", r);
+		if (ev->type == SA_EV_PASSED || ev->type == SA_EV_EVICTED)
+			printf(" reason %s", reason_name(ev->reason));
+		if (ev->type == SA_EV_CLOSED)
+			printf(" sent: redirected %llu B, passed %llu B",
+			       (unsigned long long)ev->bytes_redirected,
+			       (unsigned long long)ev->bytes_passed);
+		printf("\n");
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static void usage_trace(void)
+{
+	printf("Usage: sockaccel [-j] trace [--duration SECONDS]\n"
+	       "\n"
+	       "Print one line per connection event in attached cgroups: accelerated,\n"
+	       "passed (with the reason), evicted, closed (with bytes sent each way).\n"
+	       "Tracing is switched on while this runs and off when it ends (Ctrl-C or\n"
+	       "--duration); no per-message cost either way.\n"
+	       "\n"
+	       "Examples:\n"
+	       "  sockaccel trace\n"
+	       "  sockaccel -j trace --duration 10\n");
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	struct ring_buffer *rb = NULL;
+	struct sa_config cfg;
+	double duration = 0;
+	struct timespec start, now;
+	int fd, i, ret = 1;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return usage_trace(), 0;
+		if (!strcmp(argv[i], "--duration") && i + 1 < argc) {
+			char *end;
+
+			duration = strtod(argv[++i], &end);
+			if (*end || duration <= 0)
+				return err_msg("invalid --duration '%s'", argv[i]), 1;
+			continue;
+		}
+		return err_msg("unexpected argument '%s' (see: sockaccel trace --help)", argv[i]), 1;
+	}
+	if (require_caps())
+		return 1;
+	if (!is_loaded())
+		return err_msg("not loaded (hint: sudo ./load.sh CGROUP_DIR)"), 1;
+	fd = open_pinned("sockaccel_events");
+	if (fd < 0)
+		return err_errno(errno, NULL, "cannot open event ring buffer"), 1;
+	rb = ring_buffer__new(fd, on_event, NULL, NULL);
+	if (!rb) {
+		err_errno(errno, NULL, "cannot map event ring buffer");
+		goto out;
+	}
+	if (read_config(&cfg))
+		goto out;
+	cfg.trace = 1;
+	if (write_config(&cfg))
+		goto out;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (!opt_json)
+		fprintf(stderr, "tracing sockaccel connection events; Ctrl-C to stop\n");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!stop) {
+		int err = ring_buffer__poll(rb, 200);
+
+		if (err < 0 && err != -EINTR) {
+			err_errno(err, NULL, "ring buffer poll");
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (duration && (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 >= duration)
+			break;
+	}
+	ring_buffer__consume(rb);
+	ret = 0;
+out:
+	if (read_config(&cfg) == 0) {
+		cfg.trace = 0;
+		write_config(&cfg);
+	}
+	ring_buffer__free(rb);
+	close(fd);
+	return ret;
+}

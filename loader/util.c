@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Environment checks and plumbing shared by every command. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/capability.h>
+#include "common.h"
+
+static void vprint_lower(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[0] = tolower((unsigned char)buf[0]);
+	fprintf(stderr, "%s%s", prefix, buf);
+}
+
+int err_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint_lower("sockaccel: ", fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+int err_errno(int errnum, const char *hint, const char *fmt, ...)
+{
+	char e[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint_lower("sockaccel: ", fmt, ap);
+	va_end(ap);
+	snprintf(e, sizeof(e), "%s", strerror(errnum < 0 ? -errnum : errnum));
+	e[0] = tolower((unsigned char)e[0]);
+	fprintf(stderr, ": %s", e);
+	if (hint)
+		fprintf(stderr, " (hint: %s)", hint);
+	fputc('\n', stderr);
+	return -1;
+}
+
+void info_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opt_json)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+}
+
+static bool cap_effective(cap_t caps, cap_value_t v)
+{
+	cap_flag_value_t val = CAP_CLEAR;
+
+	if (!CAP_IS_SUPPORTED(v))
+		return false;
+	cap_get_flag(caps, v, CAP_EFFECTIVE, &val);
+	return val == CAP_SET;
+}
+
+/*
+ * bpf() needs CAP_BPF (+ CAP_PERFMON for the pointer reads both programs
+ * do), cgroup and sockmap programs need CAP_NET_ADMIN; CAP_SYS_ADMIN
+ * covers BPF and PERFMON on every kernel and is needed to mount bpffs.
+ */
+int require_caps(void)
+{
+	cap_t caps = cap_get_proc();
+	bool sys_admin, bpf, perfmon, net_admin;
+
+	if (!caps)
+		return err_errno(errno, NULL, "cannot read process capabilities");
+	sys_admin = cap_effective(caps, CAP_SYS_ADMIN);
+	bpf = cap_effective(caps, CAP_BPF) || sys_admin;
+	perfmon = cap_effective(caps, CAP_PERFMON) || sys_admin;
+	net_admin = cap_effective(caps, CAP_NET_ADMIN);
+	cap_free(caps);
+	if (bpf && perfmon && net_admin)
+		return 0;
+	return err_msg("missing capabilities:%s%s%s (hint: run as root)",
+		       bpf ? "" : " CAP_BPF", perfmon ? "" : " CAP_PERFMON",
+		       net_admin ? "" : " CAP_NET_ADMIN");
+}
+
+/* After the privileged work: keep nothing. Open fds stay usable. */
+void drop_caps(void)
+{
+	cap_t caps = cap_init();
+
+	if (caps) {
+		cap_set_proc(caps);
+		cap_free(caps);
+	}
+}
+
+int ensure_bpffs(void)
+{
+	struct statfs st;
+
+	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mkdir("/sys/fs/bpf", 0755) && errno != EEXIST)
+		return err_errno(errno, "is /sys mounted read-only?", "cannot create /sys/fs/bpf");
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
+		return err_errno(errno, "mount it with: mount -t bpf bpf /sys/fs/bpf",
+				 "cannot mount bpffs at /sys/fs/bpf");
+	info_msg("mounted bpffs at /sys/fs/bpf");
+	return 0;
+}
+
+int ensure_kernel_support(void)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		return err_errno(errno, "the kernel needs CONFIG_DEBUG_INFO_BTF=y",
+				 "kernel BTF /sys/kernel/btf/vmlinux unavailable");
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL) != 1)
+		return err_msg("kernel has no BPF_MAP_TYPE_SOCKHASH (hint: CONFIG_BPF_STREAM_PARSER / CONFIG_NET_SOCK_MSG)");
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, NULL) != 1)
+		return err_msg("kernel has no sk_msg programs (hint: CONFIG_NET_SOCK_MSG)");
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL) != 1)
+		return err_msg("kernel has no sock_ops programs (hint: CONFIG_CGROUP_BPF)");
+	return 0;
+}
+
+/* Serialises load/attach/detach/unload/policy (xdp-tools style). */
+int lock_acquire(void)
+{
+	const char *path = access("/run/lock", W_OK) == 0 ? "/run/lock/sockaccel.lock"
+							  : "/tmp/sockaccel.lock";
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return err_errno(errno, NULL, "cannot open lock file %s", path);
+	if (flock(fd, LOCK_EX)) {
+		close(fd);
+		return err_errno(errno, NULL, "cannot lock %s", path);
+	}
+	return fd;
+}
+
+void lock_release(int fd)
+{
+	if (fd >= 0) {
+		flock(fd, LOCK_UN);
+		close(fd);
+	}
+}
+
+/* First cgroup2 mount in /proc/mounts (hybrid hosts: /sys/fs/cgroup/unified). */
+int cgroup2_mount(char *buf, size_t len)
+{
+	char dev[256], dir[PATH_MAX], type[64];
+	FILE *f = fopen("/proc/mounts", "re");
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%255s %4095s %63s %*[^\n]\n", dev, dir, type) == 3) {
+		if (strcmp(type, "cgroup2") == 0) {
+			snprintf(buf, len, "%s", dir);
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+static int pid_cgroup_dir(const char *pid_s, char *out, size_t len)
+{
+	char path[64], line[PATH_MAX + 16], mnt[PATH_MAX];
+	char *end;
+	long pid = strtol(pid_s, &end, 10);
+	FILE *f;
+	int found = 0;
+
+	if (*pid_s == '\0' || *end || pid <= 0 || pid > INT_MAX)
+		return err_msg("invalid pid '%s'", pid_s);
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return err_errno(errno, NULL, "no process with pid %ld", pid);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	if (!found)
+		return err_msg("process %ld is in no cgroup v2", pid);
+	if (cgroup2_mount(mnt, sizeof(mnt)))
+		return err_msg("no cgroup2 hierarchy is mounted (hint: sudo ./load.sh mounts one)");
+	if ((size_t)snprintf(out, len, "%s%s", mnt, strcmp(line + 3, "/") == 0 ? "" : line + 3) >= len)
+		return err_msg("cgroup path of pid %ld too long", pid);
+	return 0;
+}
+
+/* A cgroup v2 directory from --cgroup DIR or --pid PID, and its id. */
+int resolve_cgroup(const char *dir, const char *pid, char *path, size_t len, __u64 *id)
+{
+	char tmp[PATH_MAX];
+	struct statfs sfs;
+	struct stat st;
+
+	if (pid) {
+		if (pid_cgroup_dir(pid, tmp, sizeof(tmp)))
+			return -1;
+		dir = tmp;
+	}
+	if (!dir)
+		return err_msg("no cgroup given (hint: --cgroup DIR or --pid PID)");
+	if (!realpath(dir, path))
+		return err_errno(errno, NULL, "cgroup %s", dir);
+	if (statfs(path, &sfs))
+		return err_errno(errno, NULL, "cgroup %s", path);
+	if (sfs.f_type == CGROUP_SUPER_MAGIC)
+		return err_msg("%s is a cgroup v1 directory; sockaccel needs cgroup v2 (hint: use the cgroup2 mount, see /proc/mounts)", path);
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+		return err_msg("%s is not a cgroup v2 directory", path);
+	if (stat(path, &st))
+		return err_errno(errno, NULL, "cgroup %s", path);
+	if (!S_ISDIR(st.st_mode))
+		return err_msg("%s is not a directory", path);
+	/* On cgroup2 the inode number is the kernfs id bpf sees. */
+	*id = st.st_ino;
+	(void)len;
+	return 0;
+}
+
+static __u64 walk_id;
+static char walk_found[PATH_MAX];
+
+static int walk_cb(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
+{
+	if (type == FTW_D && (__u64)sb->st_ino == walk_id) {
+		snprintf(walk_found, sizeof(walk_found), "%s", fpath);
+		return 1;
+	}
+	return 0;
+}
+
+int cgroup_path_by_id(__u64 id, char *path, size_t len)
+{
+	char mnt[PATH_MAX];
+
+	if (cgroup2_mount(mnt, sizeof(mnt)))
+		return -1;
+	walk_id = id;
+	walk_found[0] = '\0';
+	if (nftw(mnt, walk_cb, 32, FTW_PHYS | FTW_MOUNT) == 1) {
+		snprintf(path, len, "%s", walk_found);
+		return 0;
+	}
+	return -1;
+}
+
+int pin_path(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", SA_PIN_ROOT, name);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int open_pinned(const char *name)
+{
+	char p[PATH_MAX];
+
+	if (pin_path(p, sizeof(p), name))
+		return -1;
+	return bpf_obj_get(p);
+}
+
+bool is_loaded(void)
+{
+	char p[PATH_MAX];
+
+	pin_path(p, sizeof(p), PIN_LINK_SK_MSG);
+	return access(p, F_OK) == 0;
+}
+
+/* "4M", "65536", "1G": bytes. */
+int parse_size(const char *s, __u64 *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
