@@ -26,7 +26,7 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
 TEST_SRCS   := $(filter-out tests/tools/common.c,$(wildcard tests/tools/*.c))
 TEST_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-BENCH_BINS  := $(BUILD)/bench/sabench
+BENCH_BINS  := $(if $(wildcard bench/sabench.c),$(BUILD)/bench/sabench)
 
 CFLAGS      ?= -O2 -g
 CFLAGS      += -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu11 \

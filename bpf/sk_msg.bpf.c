@@ -83,12 +83,13 @@ static __always_inline __u32 verify_peer(const struct sa_sock_state *st,
 }
 
 /* Rule 2: would the peer read these bytes exactly as from TCP? */
-static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_config *cfg)
+static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_sock_state *st,
+				       const struct sa_config *cfg)
 {
 	struct sock *sk = &peer->inet_conn.icsk_inet.sk;
 	int nb = sa_file_nonblocking(peer);
 
-	if (nb < 0)
+	if (nb < 0 && !(st->flags & SA_SF_PEER_PREACCEPT))
 		return SA_R_PEER_NOT_ACCEPTED;
 	if (nb == 0 && !(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY))
 		return SA_R_PEER_BLOCKING;
@@ -159,6 +160,8 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		st->flags |= SA_SF_PAIRED;
 		if (rec->netns_cookie != st->netns_cookie)
 			st->flags |= SA_SF_CROSS_NETNS;
+		if (rec->flags & SA_PF_LISTENER_NB)
+			st->flags |= SA_SF_PEER_PREACCEPT;
 	}
 
 	/*
@@ -168,7 +171,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	 */
 	peer = sa_tcp_sock_at(st->peer_addr);
 
-	reason = reader_ok(peer, cfg);
+	reason = reader_ok(peer, st, cfg);
 	if (reason != SA_R_NONE)
 		return pass(st, reason, size);
 

@@ -57,6 +57,7 @@ enum sa_dir_mode {
 #define SA_SF_PAIRED		(1u << 1)  /* peer record verified and cached */
 #define SA_SF_EVICTED		(1u << 2)  /* left the sockhash before close */
 #define SA_SF_CROSS_NETNS	(1u << 3)  /* peer lives in another netns */
+#define SA_SF_PEER_PREACCEPT	(1u << 4)  /* peer may take bytes before accept() */
 
 /*
  * Per-socket state (BPF_MAP_TYPE_SK_STORAGE). User space never reads it
@@ -88,6 +89,7 @@ struct sa_sock_state {
  */
 #define SA_PF_GOT_REDIRECT	(1u << 0)  /* a peer decided to redirect here */
 #define SA_PF_EVICTED		(1u << 1)  /* left the sockhash */
+#define SA_PF_LISTENER_NB	(1u << 2)  /* passive, listener was nonblocking */
 
 struct sa_peer {
 	__u64 sk_addr;		/* host byte order: kernel address of its tcp_sock */

@@ -192,7 +192,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	struct tcp_sock *tp;
 	__u64 cgroup_id;
 	__u32 slot, reason = SA_R_NONE;
-	int nb, err;
+	int nb, lnb = -1, err;
 
 	if (!cfg || !cfg->enabled || !bsk)
 		return;
@@ -251,15 +251,26 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 				reason = SA_R_BLOCKING;
 				goto pass;
 			}
-		} else if (listener_nonblocking(skops) == 0) {
-			reason = SA_R_LISTENER_BLOCKING;
-			goto pass;
+		} else {
+			lnb = listener_nonblocking(skops);
+			if (lnb == 0) {
+				reason = SA_R_LISTENER_BLOCKING;
+				goto pass;
+			}
 		}
 	}
 
 	/* The public record first: a peer that finds the key finds this too. */
 	rec.sk_addr = (__u64)(unsigned long)tp;
 	rec.netns_cookie = st->netns_cookie;
+	/*
+	 * A child of a nonblocking listener may take redirected bytes before
+	 * accept(): event-driven servers accept nonblocking (accept4
+	 * SOCK_NONBLOCK, or O_NONBLOCK before the first read). Without this a
+	 * client that writes right after connect() would put its first bytes
+	 * on the stack and, if it never pauses, stay there (rule 1).
+	 */
+	rec.flags = lnb == 1 ? SA_PF_LISTENER_NB : 0;
 	rec.family = st->family;
 	rec.local_port = st->local_port;
 	rec.remote_port = st->remote_port;
