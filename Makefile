@@ -81,10 +81,12 @@ $(BUILD)/bench/sabench: bench/sabench.c | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread -lm
 
-test: all
+# Installs missing build/test packages (apt), builds, runs every test.
+test:
 	$(Q)tests/run.sh
 
-bench: all
+bench:
+	$(Q)$(MAKE) -s all
 	$(Q)bench/run.sh
 
 clean:

@@ -11,6 +11,10 @@ if [ -d /sys/fs/bpf/sockaccel ] && [ -z "${SA_TEST_FORCE:-}" ]; then
 	exit 1
 fi
 
+. scripts/deps.sh
+sa_install_missing $SA_BUILD_PKGS $SA_TEST_PKGS || exit 1
+make -s all || exit 1
+
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else

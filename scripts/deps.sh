@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: GPL-2.0
+# Sourced by load.sh and .ci/run: build and runtime packages on Debian/Ubuntu.
+SA_BUILD_PKGS="make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcap-dev pkg-config"
+
+# sa_install_missing PKG...: apt-get install only what dpkg does not have.
+sa_install_missing() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if ! command -v apt-get >/dev/null; then
+		echo "sockaccel: missing packages: ${missing[*]} (no apt-get here; install them by hand)" >&2
+		return 1
+	fi
+	echo "sockaccel: installing missing packages with apt-get: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Packages the tests drive (real programs, namespaces, NAT, YAML parsing).
+SA_TEST_PKGS="iproute2 nftables redis-server redis-tools nginx-light curl python3 python3-yaml procps kmod"
