@@ -104,6 +104,22 @@ static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_so
 	return SA_R_NONE;
 }
 
+/*
+ * Under global TCP memory pressure bpf_tcp_ingress() would fail the
+ * charge (__sk_rmem_schedule()) and the sender would see ENOMEM; the
+ * stack handles pressure by shrinking windows instead.
+ */
+static __always_inline bool tcp_memory_pressure(struct tcp_sock *self)
+{
+	unsigned long *flag = BPF_CORE_READ(self, inet_conn.icsk_inet.sk.__sk_common.skc_prot,
+					    memory_pressure);
+	unsigned long v = 0;
+
+	if (flag)
+		bpf_core_read(&v, sizeof(v), flag);
+	return v != 0;
+}
+
 static __always_inline int pass(struct sa_sock_state *st, __u32 reason, __u32 size)
 {
 	if (st->last_reason == SA_R_NONE)
@@ -182,7 +198,8 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 
 	/* Rule 3. */
 	unread = sa_unread_redirected(peer);
-	if (unread < 0 || (__u64)unread + size > cfg->backlog_limit)
+	if (unread < 0 || (__u64)unread + size > cfg->backlog_limit ||
+	    tcp_memory_pressure(self))
 		return pass(st, SA_R_PEER_BACKLOG, size);
 
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {

@@ -9,9 +9,9 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SA="$TOP/build/sockaccel"
 TOOLS="$TOP/build/tests"
 TEST_NAME=$(basename "$0" .sh)
-_SA_CGROUPS=()
-_SA_NETNS=()
-_SA_PIDS=()
+# Resources are recorded in files, not arrays: helpers are usually called
+# as CG=$(new_cgroup x), i.e. in a subshell whose variables are lost.
+_SA_STATE=$(mktemp -d /tmp/sockaccel-test.XXXXXX)
 _SA_CLEANUPS=()
 _SA_FAILS=0
 
@@ -36,24 +36,28 @@ _sa_cleanup() {
 	for ((i = ${#_SA_CLEANUPS[@]} - 1; i >= 0; i--)); do
 		eval "${_SA_CLEANUPS[$i]}" >/dev/null 2>&1 || true
 	done
-	for pid in "${_SA_PIDS[@]}"; do
+	# Processes this test started, then anything left inside its cgroups
+	# (those were created empty by this test, so everything in them is ours).
+	while read -r pid; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	done
-	for cg in "${_SA_CGROUPS[@]}"; do
+	done < <(cat "$_SA_STATE/pids" 2>/dev/null)
+	while read -r cg; do
 		"$SA" detach --cgroup "$cg" >/dev/null 2>&1 || true
-	done
-	for ((i = ${#_SA_CGROUPS[@]} - 1; i >= 0; i--)); do
-		cg=${_SA_CGROUPS[$i]}
-		[ -d "$cg" ] || continue
-		# Move stragglers (there should be none) to the parent, then remove.
-		while read -r pid; do
-			echo "$pid" > "$(dirname "$cg")/cgroup.procs" 2>/dev/null
-		done < "$cg/cgroup.procs" 2>/dev/null
-		rmdir "$cg" 2>/dev/null || true
-	done
-	for ns in "${_SA_NETNS[@]}"; do
+		for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+			kill -9 "$pid" 2>/dev/null
+		done
+	done < <(cat "$_SA_STATE/cgroups" 2>/dev/null)
+	while read -r cg; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			[ -d "$cg" ] || break
+			rmdir "$cg" 2>/dev/null && break
+			sleep 0.2
+		done
+	done < <(tac "$_SA_STATE/cgroups" 2>/dev/null)
+	while read -r ns; do
 		ip netns del "$ns" 2>/dev/null || true
-	done
+	done < <(cat "$_SA_STATE/netns" 2>/dev/null)
+	rm -rf "$_SA_STATE"
 	if [ -z "${SA_KEEP_LOADED:-}" ]; then
 		"$SA" unload >/dev/null 2>&1 || true
 	fi
@@ -74,7 +78,7 @@ require_root() {
 new_cgroup() {
 	local cg="$CG2/sockaccel-test-$1-$$"
 	mkdir "$cg" || die "cannot create $cg"
-	_SA_CGROUPS+=("$cg")
+	echo "$cg" >> "$_SA_STATE/cgroups"
 	echo "$cg"
 }
 
@@ -82,7 +86,7 @@ new_cgroup() {
 new_netns() {
 	local ns="sa-$1-$$"
 	ip netns add "$ns" || die "cannot create netns $ns"
-	_SA_NETNS+=("$ns")
+	echo "$ns" >> "$_SA_STATE/netns"
 	ip -n "$ns" link set lo up
 	echo "$ns"
 }
@@ -102,12 +106,12 @@ in_cgroup_netns() {
 }
 
 # bg CMD...: start in the background, remember the pid for cleanup.
+# bg CMD...: start in the background (from the test's own shell, not a
+# subshell), remember the pid for cleanup; $! is the pid afterwards.
 bg() {
 	"$@" &
-	_SA_PIDS+=("$!")
-	echo "$!" > /dev/null
+	echo "$!" >> "$_SA_STATE/pids"
 }
-last_bg_pid() { echo "${_SA_PIDS[-1]}"; }
 
 # tcp_out_segs [NS]: absolute TcpOutSegs of the namespace.
 tcp_out_segs() {

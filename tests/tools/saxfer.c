@@ -22,7 +22,7 @@ struct hdr {
 
 static struct {
 	const char *addr, *port_file;
-	int block, echo, conns, parallel, rand_writes, quiet;
+	int block, echo, conns, parallel, rand_writes, quiet, pace;
 	uint64_t bytes, seed;
 	size_t write_size;
 	unsigned int timeout;
@@ -317,6 +317,13 @@ static int cconn_step(struct cconn *c)
 		if (n > sizeof(buf))
 			n = sizeof(buf);
 		stream_fill(c->seed, c->tx, buf, n);
+		/*
+		 * --pace: check our own buffer before sending, which costs the
+		 * writer more than the reader's check costs the reader, so the
+		 * reader keeps up (tests that expect no fallback to TCP).
+		 */
+		if (opt.pace && stream_check(c->seed, c->tx, buf, n) >= 0)
+			die("self-check failed");
 		w = send(c->fd, buf, n, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -476,6 +483,7 @@ static void usage(void)
 		"usage: saxfer server --listen ADDR:PORT [--port-file F] [--conns N] [--block]\n"
 		"       saxfer client --connect ADDR:PORT [--bytes N] [--write-size N|rand]\n"
 		"                     [--echo] [--conns N] [--parallel P] [--seed S] [--block]\n"
+		"                     [--pace]  (writer does more work than the reader)\n"
 		"       common: [--timeout SECONDS] [--quiet]\n");
 	exit(2);
 }
@@ -495,6 +503,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--block")) { opt.block = 1; continue; }
 		if (!strcmp(a, "--echo")) { opt.echo = 1; continue; }
 		if (!strcmp(a, "--quiet")) { opt.quiet = 1; continue; }
+		if (!strcmp(a, "--pace")) { opt.pace = 1; continue; }
 		if (!v)
 			usage();
 		i++;
