@@ -227,7 +227,8 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 	memset(o, 0, sizeof(*o));
 	o->cross_netns = -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:h", longopts, NULL)) != -1) {
+	opterr = 0;	/* our own one-line errors */
+	while ((c = getopt_long(argc, argv, ":c:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (!cgroup)
@@ -260,15 +261,20 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 		case 'h':
 			usage();
 			exit(0);
+		case ':':
+			return err_msg("option '%s' needs a value (see: sockaccel %s --help)",
+				       argv[optind - 1], argv[0]);
 		default:
 			goto bad;
 		}
 	}
 	if (optind != argc)
-		return err_msg("unexpected argument '%s' (see --help)", argv[optind]);
+		return err_msg("unexpected argument '%s' (see: sockaccel %s --help)",
+			       argv[optind], argv[0]);
 	return 0;
 bad:
-	return err_msg("unknown option for %s (see: sockaccel %s --help)", argv[0], argv[0]);
+	return err_msg("unknown option '%s' for %s (see: sockaccel %s --help)",
+		       argv[optind - 1], argv[0], argv[0]);
 }
 
 static void usage_load(void)

@@ -280,7 +280,10 @@ int cmd_stats(int argc, char **argv)
 	double interval = 0;
 	int i, c;
 
+	if (argc > 1 && !strcmp(argv[1], "--help"))
+		return usage_stats(), 0;
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt(argc, argv, "+w::jh")) != -1) {
 		switch (c) {
 		case 'w':

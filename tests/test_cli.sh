@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The command line: idempotent load/attach/unload, shared maps, every bad
+# input answered by one line and exit 1 with nothing half-done, help and
+# JSON output, load.sh's cgroup-root default (inside a throwaway cgroup
+# namespace, never the real root), trace.sh events.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_not_loaded
+
+PINS=/sys/fs/bpf/sockaccel
+ERR=$(mktemp)
+on_exit "rm -f $ERR"
+
+# expect_error DESCRIPTION PATTERN CMD...: exit 1, exactly one stderr line
+# matching PATTERN, and no pins left behind.
+expect_error() {
+	local what=$1 pat=$2 rc lines; shift 2
+	"$@" >/dev/null 2>"$ERR"; rc=$?
+	lines=$(wc -l < "$ERR")
+	if [ "$rc" -eq 1 ] && [ "$lines" -eq 1 ] && grep -qiE "$pat" "$ERR" && [ ! -e "$PINS" ]; then
+		pass "$what: $(cat "$ERR")"
+	else
+		fail "$what: rc=$rc lines=$lines pins=$([ -e "$PINS" ] && echo left || echo none): $(cat "$ERR")"
+		"$SA" unload >/dev/null 2>&1
+	fi
+}
+
+CG_A=$(new_cgroup cli-a)
+CG_B=$(new_cgroup cli-b)
+
+# --- nothing loaded
+check "unload with nothing loaded succeeds" "$SA" unload
+check "unload.sh with nothing loaded succeeds" "$TOP/unload.sh"
+check "status when not loaded exits 0" "$SA" status
+check "-j status when not loaded is JSON" sh -c "'$SA' -j status | python3 -m json.tool >/dev/null"
+
+# --- bad input
+expect_error "unknown command" "unknown command" "$SA" frobnicate
+expect_error "unknown global option" "unknown option" "$SA" --frob status
+expect_error "unknown attach option" "unknown option|see" "$SA" attach --frob x
+expect_error "attach without a cgroup" "needs --cgroup" "$SA" attach
+expect_error "missing cgroup dir" "no such file" "$SA" attach --cgroup "$CG2/sockaccel-does-not-exist"
+expect_error "not a cgroup" "not a cgroup v2" "$SA" attach --cgroup /tmp
+v1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/mounts)
+if [ -n "$v1" ]; then
+	expect_error "cgroup v1 path" "cgroup v1" "$SA" attach --cgroup "$v1"
+else
+	log "no cgroup v1 mount here; v1 rejection checked by reading resolve_cgroup()"
+fi
+expect_error "pid that does not exist" "no process" "$SA" attach --pid 2147483646
+expect_error "pid that is not a number" "invalid pid" "$SA" attach --pid abc
+expect_error "bad --backlog-limit" "invalid --backlog-limit" "$SA" load --backlog-limit 12x
+expect_error "extra argument" "unexpected argument" "$SA" load extra
+expect_error "missing capabilities" "missing capabilities" \
+	capsh --drop=cap_sys_admin,cap_bpf,cap_perfmon,cap_net_admin -- -c "exec '$SA' load"
+# Each of these runs in a private mount namespace, so the host keeps its mounts.
+expect_error "no cgroup2 hierarchy" "no cgroup2" \
+	unshare -m sh -c "for m in \$(awk '\$3 == \"cgroup2\" { print \$2 }' /proc/mounts); do umount -l \$m; done; exec '$SA' attach --pid \$\$"
+expect_error "bpffs cannot be mounted" "cannot (create|mount)" \
+	unshare -m sh -c "umount -l /sys/fs/bpf 2>/dev/null; mount -t tmpfs -o ro,size=16k tmpfs /sys/fs && exec '$SA' load"
+expect_error "kernel without BTF" "btf" \
+	unshare -m sh -c "mount -t tmpfs tmpfs /sys/kernel/btf && exec '$SA' load"
+
+# --- help
+for c in load attach detach unload status stats trace policy probe; do
+	if "$SA" "$c" --help 2>/dev/null | grep -q "Usage: sockaccel"; then
+		pass "$c --help"
+	else
+		fail "$c --help"
+	fi
+done
+check "--help has examples" sh -c "'$SA' --help | grep -q Examples"
+
+# --- load/attach idempotence and shared maps
+map_id() { bpftool -j map show pinned "$PINS/sockaccel_socks" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+check "load" "$SA" load
+id1=$(map_id)
+check "load again (no-op)" sh -c "'$SA' load | grep -q 'already loaded'"
+check "load again keeps the same sockhash" [ "$(map_id)" = "$id1" ]
+check "attach A" "$SA" attach --cgroup "$CG_A"
+check "attach A again is a no-op" sh -c "'$SA' attach --cgroup '$CG_A' | grep -q 'already attached'"
+check "attach B by pid" sh -c "in_cgroup() { :; }; sleep 30 & echo \$! > '$CG_B/cgroup.procs'; '$SA' attach --pid \$!; rc=\$?; kill \$!; exit \$rc"
+check "attach B shares the sockhash" [ "$(map_id)" = "$id1" ]
+n=$("$SA" -j status | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["cgroups"]))')
+check "status lists both cgroups ($n)" [ "$n" -eq 2 ]
+check "bpftool sees sock_ops on A" sh -c "bpftool cgroup show '$CG_A' | grep -q sock_ops"
+check "-j status is JSON" sh -c "'$SA' -j status | python3 -m json.tool >/dev/null"
+check "-j stats is JSON" sh -c "'$SA' -j stats | python3 -m json.tool >/dev/null"
+check "detach A" "$SA" detach --cgroup "$CG_A"
+check "A no longer has sock_ops" sh -c "! bpftool cgroup show '$CG_A' | grep -q sock_ops"
+check "B still has sock_ops" sh -c "bpftool cgroup show '$CG_B' | grep -q sock_ops"
+check "detach A again is a no-op" "$SA" detach --cgroup "$CG_A"
+check "unload" "$SA" unload
+check "unload removed every pin" [ ! -e "$PINS" ]
+check "unload detached B" sh -c "! bpftool cgroup show '$CG_B' | grep -q sock_ops"
+check "unload again" "$SA" unload
+
+# --- load.sh with no argument attaches to the cgroup2 root. Never on the
+# real root: inside a cgroup namespace rooted at a test cgroup, with its own
+# cgroup2 mount, "the root" is that test cgroup.
+CG_NS=$(new_cgroup cli-nsroot)
+out=$(sh -c "echo \$\$ > '$CG_NS/cgroup.procs' && exec unshare -C -m sh -c '
+	umount -l \"$CG2\" && mount -t cgroup2 none \"$CG2\" && exec \"$TOP/load.sh\"'" 2>&1)
+log "load.sh (cgroup namespace): $out"
+check "load.sh attached to the namespace's root = the test cgroup" \
+	sh -c "bpftool cgroup show '$CG_NS' | grep -q sock_ops"
+check "the real root has no sock_ops" sh -c "! bpftool cgroup show '$CG2' | grep -q sock_ops"
+check "unload.sh" "$TOP/unload.sh"
+check "unload.sh left no pins" [ ! -e "$PINS" ]
+
+# --- trace.sh shows accelerated and closed events with byte counts
+attach "$CG_A"
+TR=$(mktemp); on_exit "rm -f $TR"
+"$TOP/trace.sh" --duration 4 > "$TR" 2>/dev/null &
+TRACE_PID=$!
+sleep 1
+pf=$(mktemp); on_exit "rm -f $pf"
+in_cgroup "$CG_A" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" --conns 1 --quiet &
+sleep 0.3
+in_cgroup "$CG_A" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" --bytes 1000000 --quiet
+wait %2 2>/dev/null
+wait "$TRACE_PID"
+log "trace output:"; sed 's/^/    /' "$TR"
+check "trace shows accelerated sockets" grep -q " accelerated " "$TR"
+check "trace shows closes with byte counts" grep -qE "closed .*redirected 1000024 B" "$TR"
+check "trace switched itself off" sh -c "bpftool map dump pinned $PINS/sockaccel_config | grep -q '\"trace\": 0'"
+finish
