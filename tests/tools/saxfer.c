@@ -21,7 +21,7 @@ struct hdr {
 };
 
 static struct {
-	const char *addr, *port_file;
+	const char *addr, *port_file, *bind_addr;
 	int block, echo, conns, parallel, rand_writes, quiet, pace;
 	uint64_t bytes, seed;
 	size_t write_size;
@@ -275,6 +275,17 @@ static int client_connect(void)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (opt.block ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0)
 		die("socket");
+	if (opt.bind_addr) {
+		struct sockaddr_storage bs;
+		socklen_t bl;
+		int one = 1;
+
+		if (parse_addr(opt.bind_addr, &bs, &bl))
+			die("bad bind address %s", opt.bind_addr);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (void *)&bs, bl))
+			die("bind %s", opt.bind_addr);
+	}
 	if (connect(fd, (void *)&ss, len) && errno != EINPROGRESS)
 		die("connect %s", opt.addr);
 	return fd;
@@ -484,6 +495,7 @@ static void usage(void)
 		"       saxfer client --connect ADDR:PORT [--bytes N] [--write-size N|rand]\n"
 		"                     [--echo] [--conns N] [--parallel P] [--seed S] [--block]\n"
 		"                     [--pace]  (writer does more work than the reader)\n"
+		"                     [--bind ADDR:PORT]  (fixed source address)\n"
 		"       common: [--timeout SECONDS] [--quiet]\n");
 	exit(2);
 }
@@ -509,6 +521,8 @@ int main(int argc, char **argv)
 		i++;
 		if (!strcmp(a, "--listen") || !strcmp(a, "--connect"))
 			opt.addr = v;
+		else if (!strcmp(a, "--bind"))
+			opt.bind_addr = v;
 		else if (!strcmp(a, "--port-file"))
 			opt.port_file = v;
 		else if (!strcmp(a, "--conns"))
