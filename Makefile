@@ -52,20 +52,17 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-# One object from both programs; maps are __weak and merge by name.
-$(BUILD)/sockaccel.bpf.o: $(BPF_OBJS)
-	$(call msg,LINK,$@)
-	$(Q)$(BPFTOOL) gen object $@ $^
-
-$(BUILD)/sockaccel.skel.h: $(BUILD)/sockaccel.bpf.o
+# One skeleton per program; both objects declare the same maps and the
+# loader makes the second reuse the first one's pinned maps.
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name sockaccel > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name sockaccel_$(subst .bpf.o,,$(notdir $<)) > $@
 
-$(BUILD)/probe.skel.h: $(BUILD)/probe.bpf.o
-	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name sockaccel_probe > $@
+SKELS := $(BUILD)/sockops.skel.h $(BUILD)/sk_msg.skel.h $(BUILD)/probe.skel.h
+# Generated headers are not intermediates: keep them (and their objects).
+.SECONDARY: $(SKELS) $(BUILD)/sockops.bpf.o $(BUILD)/sk_msg.bpf.o $(BUILD)/probe.bpf.o
 
-$(BUILD)/loader/%.o: loader/%.c $(BUILD)/sockaccel.skel.h $(BUILD)/probe.skel.h | $(BUILD)/loader
+$(BUILD)/loader/%.o: loader/%.c $(SKELS) | $(BUILD)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 

@@ -16,14 +16,19 @@
 /* sk_user_data carries flag bits below the psock pointer (include/net/sock.h). */
 #define SA_SK_USER_DATA_PTRMASK	(~7UL)
 
+/* Generic kfunc, available to every program type (kernel/bpf/helpers.c). */
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym;
+
 /*
- * A tcp_sock known only by its address (struct sa_peer.sk_addr) is read with
- * BPF_CORE_READ(), i.e. fault-safe bpf_probe_read_kernel(); callers confirm
- * the socket is still alive some other way before acting on what they read.
+ * A tcp_sock known only by its address (struct sa_peer.sk_addr). Loads
+ * through the result are fault-safe (PROBE_MEM): a stale address reads
+ * garbage, never faults, so callers confirm the socket is still alive some
+ * other way before acting on what they read.
  */
 static __always_inline struct tcp_sock *sa_tcp_sock_at(__u64 addr)
 {
-	return (struct tcp_sock *)(unsigned long)addr;
+	return bpf_rdonly_cast((void *)(unsigned long)addr,
+			       bpf_core_type_id_kernel(struct tcp_sock));
 }
 
 #define SA_TCP_ESTABLISHED	1
@@ -57,15 +62,15 @@ static __always_inline struct sock *sa_sk(struct tcp_sock *tp)
  */
 static __always_inline int sa_file_nonblocking(struct tcp_sock *tp)
 {
-	struct socket *sock = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket);
+	struct socket *sock = tp->inet_conn.icsk_inet.sk.sk_socket;
 	struct file *file;
 
 	if (!sock)
 		return -1;
-	file = BPF_CORE_READ(sock, file);
+	file = sock->file;
 	if (!file)
 		return -1;
-	return (BPF_CORE_READ(file, f_flags) & SA_O_NONBLOCK) ? 1 : 0;
+	return (file->f_flags & SA_O_NONBLOCK) ? 1 : 0;
 }
 
 /*
@@ -76,15 +81,14 @@ static __always_inline int sa_file_nonblocking(struct tcp_sock *tp)
  */
 static __always_inline long sa_unread_redirected(struct tcp_sock *tp)
 {
-	unsigned long ud = (unsigned long)BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_user_data);
-	struct sk_psock *psock = (void *)(ud & SA_SK_USER_DATA_PTRMASK);
-	__u32 len = 0;
+	unsigned long ud = (unsigned long)tp->inet_conn.icsk_inet.sk.sk_user_data;
+	struct sk_psock *psock;
 
-	if (!psock || !bpf_core_field_exists(psock->msg_tot_len))
+	ud &= SA_SK_USER_DATA_PTRMASK;
+	if (!ud || !bpf_core_field_exists(struct sk_psock, msg_tot_len))
 		return -1;
-	if (bpf_core_read(&len, sizeof(len), &psock->msg_tot_len))
-		return -1;
-	return len;
+	psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
+	return psock->msg_tot_len;
 }
 
 static __always_inline void sa_emit(struct sa_sock_state *st, __u32 type,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Maps used by both programs. Each .bpf.c includes this header; the
- * definitions are __weak so the BPF static linker (bpftool gen object)
- * merges them into one set in build/sockaccel.bpf.o. The loader pins them
- * under SA_PIN_ROOT with a "sockaccel_" prefix and reuses them on reload.
+ * Maps used by both programs. Each .bpf.c is its own object and skeleton
+ * and declares every map; the loader pins the first object's maps under
+ * SA_PIN_ROOT (names carry a "sockaccel_" prefix) and the second object,
+ * like every later load, reuses those pins, so there is one set of maps.
  */
 #ifndef SOCKACCEL_MAPS_BPF_H
 #define SOCKACCEL_MAPS_BPF_H
@@ -16,7 +16,7 @@ struct {
 	__uint(max_entries, SA_DEFAULT_MAX_SOCKS);	/* loader may resize */
 	__type(key, struct sa_conn_key);
 	__type(value, __u64);
-} sockaccel_socks SEC(".maps") __weak;
+} sockaccel_socks SEC(".maps");
 
 /* Public records of inserted sockets, by the same key (see struct sa_peer). */
 struct {
@@ -24,7 +24,7 @@ struct {
 	__uint(max_entries, 2 * SA_DEFAULT_MAX_SOCKS);	/* loader may resize */
 	__type(key, struct sa_conn_key);
 	__type(value, struct sa_peer);
-} sockaccel_peers SEC(".maps") __weak;
+} sockaccel_peers SEC(".maps");
 
 /*
  * Listening sockets in attached cgroups -> kernel address of their
@@ -37,21 +37,21 @@ struct {
 	__uint(max_entries, 4096);
 	__type(key, struct sa_listen_key);
 	__type(value, __u64);
-} sockaccel_listeners SEC(".maps") __weak;
+} sockaccel_listeners SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct sa_sock_state);
-} sockaccel_sock_states SEC(".maps") __weak;
+} sockaccel_sock_states SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sa_config);
-} sockaccel_config SEC(".maps") __weak;
+} sockaccel_config SEC(".maps");
 
 /* Attached cgroups: cgroup id -> slot. Written by the loader only. */
 struct {
@@ -59,7 +59,7 @@ struct {
 	__uint(max_entries, SA_MAX_CGROUPS);
 	__type(key, __u64);
 	__type(value, struct sa_cgroup_info);
-} sockaccel_cgroups SEC(".maps") __weak;
+} sockaccel_cgroups SEC(".maps");
 
 /* Policy per slot, replaced live by `sockaccel policy`. */
 struct {
@@ -67,18 +67,18 @@ struct {
 	__uint(max_entries, SA_MAX_CGROUPS);
 	__type(key, __u32);
 	__type(value, struct sa_policy);
-} sockaccel_policy SEC(".maps") __weak;
+} sockaccel_policy SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SA_MAX_CGROUPS);
 	__type(key, __u32);
 	__type(value, struct sa_counters);
-} sockaccel_stats SEC(".maps") __weak;
+} sockaccel_stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
-} sockaccel_events SEC(".maps") __weak;
+} sockaccel_events SEC(".maps");
 
 #endif /* SOCKACCEL_MAPS_BPF_H */

@@ -93,13 +93,12 @@ static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_so
 		return SA_R_PEER_NOT_ACCEPTED;
 	if (nb == 0 && !(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY))
 		return SA_R_PEER_BLOCKING;
-	if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
+	if (sk->sk_rcvlowat > 1)
 		return SA_R_PEER_RCVLOWAT;
-	if ((BPF_CORE_READ(sk, __sk_common.skc_flags) &
+	if ((sk->__sk_common.skc_flags &
 	     ((1ul << SOCK_RCVTSTAMP) | (1ul << SOCK_RCVTSTAMPNS) |
 	      (1ul << SOCK_TIMESTAMPING_RX_SOFTWARE))) ||
-	    (BPF_CORE_READ(sk, sk_tsflags) & SA_SOF_TIMESTAMPING_RX) ||
-	    BPF_CORE_READ_BITFIELD_PROBED(peer, recvmsg_inq))
+	    (sk->sk_tsflags & SA_SOF_TIMESTAMPING_RX) || peer->recvmsg_inq)
 		return SA_R_PEER_RXOPTS;
 	return SA_R_NONE;
 }
@@ -111,8 +110,7 @@ static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_so
  */
 static __always_inline bool tcp_memory_pressure(struct tcp_sock *self)
 {
-	unsigned long *flag = BPF_CORE_READ(self, inet_conn.icsk_inet.sk.__sk_common.skc_prot,
-					    memory_pressure);
+	unsigned long *flag = self->inet_conn.icsk_inet.sk.__sk_common.skc_prot->memory_pressure;
 	unsigned long v = 0;
 
 	if (flag)
@@ -192,8 +190,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		return pass(st, reason, size);
 
 	/* Rule 1: no byte of this direction left on the stack. */
-	if (self->snd_una != self->write_seq ||
-	    BPF_CORE_READ(peer, copied_seq) != BPF_CORE_READ(peer, rcv_nxt))
+	if (self->snd_una != self->write_seq || peer->copied_seq != peer->rcv_nxt)
 		return pass(st, SA_R_STACK_PENDING, size);
 
 	/* Rule 3. */

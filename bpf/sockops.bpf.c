@@ -173,7 +173,7 @@ static __always_inline int listener_nonblocking(struct bpf_sock_ops *skops)
 	 * accepted on, and its entry leaves at its close (on_state_change).
 	 */
 	ltp = sa_tcp_sock_at(*addr);
-	if (BPF_CORE_READ(ltp, inet_conn.icsk_inet.sk.__sk_common.skc_state) != SA_TCP_LISTEN)
+	if (ltp->inet_conn.icsk_inet.sk.__sk_common.skc_state != SA_TCP_LISTEN)
 		return -1;
 	return sa_file_nonblocking(ltp);
 }
@@ -230,7 +230,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	}
 
 	/* TCP_REPAIR can set sequence numbers at will: never trust its keys. */
-	if (BPF_CORE_READ_BITFIELD_PROBED(tp, repair)) {
+	if (tp->repair) {
 		reason = SA_R_REPAIR;
 		goto pass;
 	}

@@ -19,7 +19,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
-#include "sockaccel.skel.h"
+#include "sockops.skel.h"
+#include "sk_msg.skel.h"
 
 static __u64 sysctl_max(const char *path, __u64 fallback)
 {
@@ -80,19 +81,22 @@ int write_config(const struct sa_config *cfg)
  * Every map is pinned under its own name; libbpf reuses a compatible pin
  * left by an earlier load (bpf_object__reuse_map()) instead of creating it.
  */
-static int pin_maps_at_load(struct sockaccel *skel, const struct load_opts *o)
+static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 {
 	struct bpf_map *map;
 	char p[PATH_MAX];
 
-	bpf_object__for_each_map(map, skel->obj) {
-		if (pin_path(p, sizeof(p), bpf_map__name(map)) ||
-		    bpf_map__set_pin_path(map, p))
-			return err_msg("cannot set pin path for %s", bpf_map__name(map));
-	}
-	if (o->max_socks) {
-		bpf_map__set_max_entries(skel->maps.sockaccel_socks, o->max_socks);
-		bpf_map__set_max_entries(skel->maps.sockaccel_peers, 2 * o->max_socks);
+	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
+
+		if (strncmp(name, "sockaccel_", 10))
+			continue;	/* .rodata/.bss stay private to each object */
+		if (pin_path(p, sizeof(p), name) || bpf_map__set_pin_path(map, p))
+			return err_msg("cannot set pin path for %s", name);
+		if (o->max_socks && !strcmp(name, "sockaccel_socks"))
+			bpf_map__set_max_entries(map, o->max_socks);
+		if (o->max_socks && !strcmp(name, "sockaccel_peers"))
+			bpf_map__set_max_entries(map, 2 * o->max_socks);
 	}
 	return 0;
 }
@@ -124,7 +128,8 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 
 int do_load(const struct load_opts *o, bool *loaded_now)
 {
-	struct sockaccel *skel = NULL;
+	struct sockaccel_sockops *ops = NULL;
+	struct sockaccel_sk_msg *msg = NULL;
 	struct sa_config cfg = {};
 	__u32 kflags = 0;
 	char p[PATH_MAX];
@@ -150,14 +155,16 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	if (mkdir(SA_PIN_ROOT, 0700) && errno != EEXIST)
 		return err_errno(errno, NULL, "cannot create %s", SA_PIN_ROOT);
 
-	skel = sockaccel__open();
-	if (!skel) {
-		err_errno(errno, "run with -v for libbpf's log", "cannot open BPF object");
+	ops = sockaccel_sockops__open();
+	msg = sockaccel_sk_msg__open();
+	if (!ops || !msg) {
+		err_errno(errno, "run with -v for libbpf's log", "cannot open BPF objects");
 		goto cleanup;
 	}
-	if (pin_maps_at_load(skel, o))
+	if (pin_maps_at_load(ops->obj, o) || pin_maps_at_load(msg->obj, o))
 		goto cleanup;
-	if (sockaccel__load(skel)) {
+	/* The first load creates and pins the maps, the second reuses them. */
+	if (sockaccel_sockops__load(ops) || sockaccel_sk_msg__load(msg)) {
 		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
 		goto cleanup;
 	}
@@ -169,24 +176,24 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	cfg.kernel_flags = kflags;
 	cfg.backlog_limit = o->backlog_limit ? o->backlog_limit : default_backlog_limit();
 	cfg.allow_cross_netns = o->cross_netns > 0;
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
+	if (bpf_map_update_elem(bpf_map__fd(ops->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
 		goto cleanup;
 	}
 
 	pin_path(p, sizeof(p), PIN_PROG_SOCKOPS);
-	if (bpf_program__pin(skel->progs.sockaccel_sockops, p)) {
+	if (bpf_program__pin(ops->progs.sockaccel_sockops, p)) {
 		err_errno(errno, NULL, "cannot pin %s", p);
 		goto cleanup;
 	}
 	pin_path(p, sizeof(p), PIN_PROG_SK_MSG);
-	if (bpf_program__pin(skel->progs.sockaccel_sk_msg, p)) {
+	if (bpf_program__pin(msg->progs.sockaccel_sk_msg, p)) {
 		err_errno(errno, NULL, "cannot pin %s", p);
 		goto cleanup;
 	}
 	/* libbpf 1.1 has no bpf_program__attach_sockmap(); a raw link works. */
-	link_fd = bpf_link_create(bpf_program__fd(skel->progs.sockaccel_sk_msg),
-				  bpf_map__fd(skel->maps.sockaccel_socks),
+	link_fd = bpf_link_create(bpf_program__fd(msg->progs.sockaccel_sk_msg),
+				  bpf_map__fd(msg->maps.sockaccel_socks),
 				  BPF_SK_MSG_VERDICT, NULL);
 	if (link_fd < 0) {
 		err_errno(errno, "the kernel needs sockmap links (5.19+)",
@@ -203,7 +210,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 cleanup:
 	if (link_fd >= 0)
 		close(link_fd);
-	sockaccel__destroy(skel);
+	sockaccel_sk_msg__destroy(msg);
+	sockaccel_sockops__destroy(ops);
 	if (err)
 		remove_pins();
 	return err;
