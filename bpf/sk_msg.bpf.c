@@ -118,15 +118,18 @@ static __always_inline bool tcp_memory_pressure(struct tcp_sock *self)
 	return v != 0;
 }
 
-static __always_inline int pass(struct sa_sock_state *st, __u32 reason, __u32 size)
+/* The decision was "no" (reason); account it and hand the bytes to TCP. */
+static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
+				__u32 reason, __u32 size)
 {
 	if (st->last_reason == SA_R_NONE)
-		sa_count(st->slot, SA_C_TO_STACK, 1);
+		c->c[SA_C_TO_STACK]++;
 	st->last_reason = reason;
 	st->bytes_passed += size;
-	sa_count(st->slot, SA_C_MSGS_PASSED, 1);
-	sa_count(st->slot, SA_C_BYTES_PASSED, size);
-	sa_count(st->slot, SA_C_REASON_BASE + reason, 1);
+	c->c[SA_C_MSGS_PASSED]++;
+	c->c[SA_C_BYTES_PASSED] += size;
+	if (reason < SA_R_MAX)
+		c->c[SA_C_REASON_BASE + reason]++;
 	return SK_PASS;
 }
 
@@ -136,6 +139,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	struct sa_sock_state *st;
 	struct sa_conn_key peer_key;
 	struct tcp_sock *self, *peer;
+	struct sa_counters *c;
 	struct sa_config *cfg;
 	struct bpf_sock *bsk = msg->sk;
 	__u32 size = msg->size, reason;
@@ -147,9 +151,19 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	cfg = sa_config();
 	if (!st || !cfg)
 		return SK_PASS;
+	c = bpf_map_lookup_elem(&sockaccel_stats, &st->slot);
 	self = bpf_skc_to_tcp_sock(bsk);
-	if (!self)
+	if (!c || !self)
 		return SK_PASS;
+
+	/*
+	 * This socket turned blocking (fcntl() after a nonblocking connect):
+	 * its own reads are what is at risk. Send through TCP so a segment
+	 * leaves; sockops.bpf.c's maybe_evict() runs on it and takes the
+	 * socket out of the sockhash if nobody ever redirected to it.
+	 */
+	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(self) == 0)
+		return pass(st, c, SA_R_SELF_BLOCKING, size);
 
 	peer_key.client_isn = st->key.client_isn;
 	peer_key.server_isn = st->key.server_isn;
@@ -159,12 +173,12 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		struct sa_peer *rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
 
 		if (!rec) {
-			sa_count(st->slot, SA_C_LOOKUP_MISSES, 1);
-			return pass(st, SA_R_PEER_MISSING, size);
+			c->c[SA_C_LOOKUP_MISSES]++;
+			return pass(st, c, SA_R_PEER_MISSING, size);
 		}
 		reason = verify_peer(st, rec, cfg);
 		if (reason != SA_R_NONE)
-			return pass(st, reason, size);
+			return pass(st, c, reason, size);
 		/*
 		 * Announce before the first redirect decision: maybe_evict()
 		 * never removes a socket a peer may have redirected to.
@@ -187,31 +201,31 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 
 	reason = reader_ok(peer, st, cfg);
 	if (reason != SA_R_NONE)
-		return pass(st, reason, size);
+		return pass(st, c, reason, size);
 
 	/* Rule 1: no byte of this direction left on the stack. */
 	if (self->snd_una != self->write_seq || peer->copied_seq != peer->rcv_nxt)
-		return pass(st, SA_R_STACK_PENDING, size);
+		return pass(st, c, SA_R_STACK_PENDING, size);
 
 	/* Rule 3. */
 	unread = sa_unread_redirected(peer);
 	if (unread < 0 || (__u64)unread + size > cfg->backlog_limit ||
 	    tcp_memory_pressure(self))
-		return pass(st, SA_R_PEER_BACKLOG, size);
+		return pass(st, c, SA_R_PEER_BACKLOG, size);
 
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
 		/* The peer left the sockhash (closed or evicted). */
 		st->flags &= ~SA_SF_PAIRED;
 		st->peer_addr = 0;
-		sa_count(st->slot, SA_C_LOOKUP_MISSES, 1);
-		return pass(st, SA_R_PEER_MISSING, size);
+		c->c[SA_C_LOOKUP_MISSES]++;
+		return pass(st, c, SA_R_PEER_MISSING, size);
 	}
-	if (st->last_reason != SA_R_NONE)
-		sa_count(st->slot, SA_C_TO_REDIRECT, 1);
+	if (st->last_reason != SA_R_NONE && st->last_reason != SA_R_UNDECIDED)
+		c->c[SA_C_TO_REDIRECT]++;
 	st->last_reason = SA_R_NONE;
 	st->bytes_redirected += size;
-	sa_count(st->slot, SA_C_MSGS_REDIRECTED, 1);
-	sa_count(st->slot, SA_C_BYTES_REDIRECTED, size);
+	c->c[SA_C_MSGS_REDIRECTED]++;
+	c->c[SA_C_BYTES_REDIRECTED] += size;
 	/* SK_PASS with msg->sk_redir set is a redirect (sk_psock_map_verd()). */
 	return SK_PASS;
 }

@@ -124,6 +124,7 @@ enum sa_reason {
 	SA_R_CROSS_NETNS,	/* peer in another netns and that is not allowed */
 	SA_R_SELF_BLOCKING,	/* this socket became blocking: leave the map */
 	SA_R_MAX,
+	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };
 
 /* Per-CPU counters, one block per attach slot. */

@@ -288,6 +288,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 		return;
 	}
 	st->flags |= SA_SF_INSERTED;
+	st->last_reason = SA_R_UNDECIDED;
 	sa_count(slot, SA_C_SOCKS_ADDED, 1);
 	/*
 	 * STATE: trace and count the close. WRITE_HDR_OPT: a callback on every
