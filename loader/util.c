@@ -134,7 +134,14 @@ int ensure_kernel_support(void)
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
 		return err_errno(errno, "the kernel needs CONFIG_DEBUG_INFO_BTF=y",
 				 "kernel BTF /sys/kernel/btf/vmlinux unavailable");
-	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL) != 1)
+	int ret;
+
+	/* A probe that cannot run at all (seccomp, LSM) is not a missing feature. */
+	ret = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL);
+	if (ret < 0)
+		return err_errno(ret, "a seccomp profile or LSM may block bpf(); see docs/kubernetes.md",
+				 "cannot probe BPF features");
+	if (ret == 0)
 		return err_msg("kernel has no BPF_MAP_TYPE_SOCKHASH (hint: CONFIG_BPF_STREAM_PARSER / CONFIG_NET_SOCK_MSG)");
 	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, NULL) != 1)
 		return err_msg("kernel has no sk_msg programs (hint: CONFIG_NET_SOCK_MSG)");
