@@ -1,0 +1,656 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Helpers for bench/run.sh (stdlib only).
+
+  report.py machine OUT.json KEY=VALUE...        machine/config record
+  report.py record RAW.jsonl KEY=VALUE...        append one run, print a summary
+  report.py report DIR                           results.md, results.json, chart.svg
+
+A run record holds the cell, variant, repetition, the sabench (or
+redis-benchmark) result and, for sockaccel runs, the per-cgroup counters
+of the benchmark's attached cgroup before and after (`sockaccel -j status`).
+"""
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+VARIANTS = ("plain", "sockaccel", "unix")
+VNAME = {"plain": "plain TCP", "sockaccel": "sockaccel", "unix": "AF_UNIX"}
+
+
+def kv(args):
+    d = {}
+    for a in args:
+        k, _, v = a.partition("=")
+        d[k] = v
+    return d
+
+
+def load_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except Exception:
+        return default
+
+
+# ------------------------------------------------------------------ machine
+
+def cmd_machine(out, args):
+    d = kv(args)
+    info = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    u = os.uname()
+    info["kernel"] = u.release
+    info["kernel_version"] = u.version
+    info["arch"] = u.machine
+    info["nproc"] = os.cpu_count()
+    model = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info["cpu_model"] = model
+    try:
+        with open("/proc/meminfo") as f:
+            info["mem_total"] = f.readline().split(":", 1)[1].strip()
+    except OSError:
+        pass
+    try:
+        with open("/proc/loadavg") as f:
+            info["loadavg_start"] = f.read().split()[:3]
+    except OSError:
+        pass
+    try:
+        with open("/sys/devices/system/clocksource/clocksource0/current_clocksource") as f:
+            info["clocksource"] = f.read().strip()
+    except OSError:
+        pass
+    for k, v in d.items():
+        if k.endswith("_json"):
+            info[k[:-5]] = load_json(v)
+        elif k.startswith("loadavg"):
+            info[k] = v.split()
+        else:
+            info[k] = v
+    with open(out, "w") as f:
+        json.dump(info, f, indent=1)
+
+
+# ------------------------------------------------------------------ record
+
+def cg_counters(status, cgpath, cgid):
+    """Counters of our cgroup in a `sockaccel -j status` document, or None."""
+    if not status or not status.get("loaded"):
+        return None
+    for c in status.get("cgroups", []):
+        if c.get("path") == cgpath or str(c.get("id")) == str(cgid):
+            return c.get("counters")
+    return None
+
+
+def delta(a, b):
+    if a is None or b is None:
+        return None
+    d = {}
+    for k, v in b.items():
+        if isinstance(v, dict):
+            d[k] = {kk: vv - a.get(k, {}).get(kk, 0) for kk, vv in v.items()}
+        else:
+            d[k] = v - a.get(k, 0)
+    return d
+
+
+def parse_redis_csv(path):
+    out = {}
+    try:
+        with open(path) as f:
+            lines = [l.strip() for l in f if l.strip().startswith('"')]
+    except OSError:
+        return out
+    if not lines:
+        return out
+    hdr = [h.strip('"') for h in lines[0].split(",")]
+    for l in lines[1:]:
+        vals = [v.strip('"') for v in l.split(",")]
+        row = dict(zip(hdr, vals))
+        try:
+            out[row["test"]] = {"rps": float(row["rps"]),
+                                "p50_ms": float(row.get("p50_latency_ms", "nan")),
+                                "p99_ms": float(row.get("p99_latency_ms", "nan")),
+                                "avg_ms": float(row.get("avg_latency_ms", "nan"))}
+        except (KeyError, ValueError):
+            pass
+    return out
+
+
+def fmt_bytes(n):
+    for u in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {u}" if u == "B" else f"{n:.1f} {u}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def cmd_record(raw, args):
+    d = kv(args)
+    rec = {"cell": d["cell"], "variant": d["variant"], "rep": int(d["rep"]),
+           "kind": d.get("kind", "sabench"), "rc": int(d.get("rc", 0)),
+           "wall_s": float(d.get("wall", 0)), "ts": time.time()}
+    if rec["kind"] == "redis":
+        res = parse_redis_csv(d["out"])
+        rec["result"] = {"ok": bool(res) and rec["rc"] == 0, "tests": res,
+                         "pipeline": int(d.get("pipeline", 1)), "requests": int(d.get("n", 0))}
+    else:
+        res = None
+        try:
+            with open(d["out"]) as f:
+                for line in f:
+                    line = line.strip()
+                    if line.startswith("{"):
+                        res = json.loads(line)
+        except (OSError, ValueError):
+            res = None
+        if res is None:
+            res = {"ok": False, "error": f"no result (exit {rec['rc']})"}
+        if rec["rc"] != 0 and res.get("ok"):
+            res["ok"] = False
+            res["error"] = f"exit {rec['rc']}"
+        rec["result"] = res
+    if d["variant"] == "sockaccel":
+        a = cg_counters(load_json(d.get("before", ""), None), d.get("cgpath"), d.get("cgid"))
+        b = cg_counters(load_json(d.get("after", ""), None), d.get("cgpath"), d.get("cgid"))
+        rec["attached"] = a is not None and b is not None
+        rec["sa"] = delta(a, b)
+    with open(raw, "a") as f:
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+
+    # One-line summary for the progress display.
+    r = rec["result"]
+    if not r.get("ok"):
+        s = "FAILED: " + str(r.get("error", "?"))
+    elif rec["kind"] == "redis":
+        s = "  ".join(f"{t} {v['rps']:.0f} rps" for t, v in r["tests"].items())
+    elif r["mode"] == "stream":
+        s = f"{r['mb_per_s']:.1f} MB/s, {r['cpu_s_per_gb']:.2f} CPU s/GB"
+    elif r["mode"] == "rr":
+        s = f"p50 {r['lat_p50_us']:.1f} us, p99 {r['lat_p99_us']:.1f} us, {r['ops_per_s']:.0f}/s"
+    else:
+        s = f"{r['ops_per_s']:.0f} conn/s, p50 {r['lat_p50_us']:.1f} us"
+    if d["variant"] == "sockaccel":
+        sa = rec.get("sa")
+        if sa is None:
+            s += "  [NOT ATTACHED: counters missing]"
+        else:
+            red, pas = sa.get("bytes_redirected", 0), sa.get("bytes_passed", 0)
+            tot = red + pas
+            share = 100.0 * red / tot if tot else 0.0
+            s += f"  [redirected {fmt_bytes(red)}, passed {fmt_bytes(pas)}: {share:.1f}% fast path]"
+    elif "tcp_out_segs" in r and r.get("ok") and d["variant"] == "plain":
+        s += f"  [{r['tcp_out_segs']} TCP segs]"
+    print(s)
+
+
+# ------------------------------------------------------------------ report
+
+# metric: (key in result, label, higher_is_better)
+def metrics_for(mode):
+    if mode == "stream":
+        return [("mb_per_s", "MB/s", True)]
+    if mode == "rr":
+        return [("lat_p50_us", "p50 us", False), ("lat_p99_us", "p99 us", False),
+                ("ops_per_s", "trans/s", True)]
+    if mode == "crr":
+        return [("ops_per_s", "conn/s", True), ("lat_p50_us", "p50 us", False),
+                ("lat_p99_us", "p99 us", False)]
+    return []
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs):
+    """(max - min) / median, as a fraction."""
+    xs = [x for x in xs if x is not None]
+    if len(xs) < 2:
+        return None
+    m = statistics.median(xs)
+    return (max(xs) - min(xs)) / m if m else None
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def f_val(v, unit=""):
+    if v is None:
+        return "–"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def f_ratio(v):
+    return "–" if v is None else f"{v:.2f}x"
+
+
+def f_pct(v):
+    return "–" if v is None else f"{100 * v:.0f}%"
+
+
+def cell_sort_key(cell_order, c):
+    return cell_order.index(c) if c in cell_order else len(cell_order)
+
+
+def summarize(recs):
+    """Group records into cells with per-variant medians."""
+    cells = {}
+    order = []
+    for r in recs:
+        c = r["cell"]
+        if c not in cells:
+            cells[c] = {"runs": {v: [] for v in VARIANTS}, "failed": {v: 0 for v in VARIANTS},
+                        "kind": r["kind"]}
+            order.append(c)
+        v = r["variant"]
+        cells[c]["runs"].setdefault(v, [])
+        cells[c]["failed"].setdefault(v, 0)
+        if r["result"].get("ok"):
+            cells[c]["runs"][v].append(r)
+        else:
+            cells[c]["failed"][v] += 1
+    out = []
+    for c in order:
+        cell = cells[c]
+        info = {"cell": c, "kind": cell["kind"], "failed": cell["failed"],
+                "reps": {v: len(cell["runs"][v]) for v in cell["runs"]}}
+        if cell["kind"] == "redis":
+            info.update(summarize_redis(cell))
+        else:
+            info.update(summarize_sabench(cell))
+        out.append(info)
+    return out
+
+
+def sa_share(runs):
+    red = pas = 0
+    detached = 0
+    reasons = {}
+    for r in runs:
+        sa = r.get("sa")
+        if sa is None:
+            detached += 1
+            continue
+        red += sa.get("bytes_redirected", 0)
+        pas += sa.get("bytes_passed", 0)
+        for k, v in (sa.get("pass_reasons") or {}).items():
+            if v:
+                reasons[k] = reasons.get(k, 0) + v
+    tot = red + pas
+    return {"bytes_redirected": red, "bytes_passed": pas,
+            "redirected_share": (red / tot) if tot else None,
+            "pass_reasons": reasons, "runs_without_counters": detached}
+
+
+def summarize_sabench(cell):
+    any_run = next((rs[0] for rs in cell["runs"].values() if rs), None)
+    if any_run is None:
+        return {"mode": None, "metrics": {}}
+    res0 = any_run["result"]
+    mode = res0["mode"]
+    info = {"mode": mode, "size": res0["size"], "conns": res0["conns"], "cpus": res0["cpus"],
+            "metrics": {}}
+    mlist = metrics_for(mode) + [("cpu_s_per_gb", "CPU s/GB", False),
+                                 ("cpu_us_per_op", "CPU us/op", False)]
+    for key, label, hib in mlist:
+        m = {"label": label, "higher_is_better": hib, "values": {}, "median": {},
+             "spread": {}}
+        for v in VARIANTS:
+            xs = [r["result"].get(key) for r in cell["runs"].get(v, [])]
+            m["values"][v] = xs
+            m["median"][v] = med(xs)
+            m["spread"][v] = spread(xs)
+        m["sockaccel_vs_plain"] = ratio(m["median"]["sockaccel"], m["median"]["plain"])
+        m["unix_vs_plain"] = ratio(m["median"]["unix"], m["median"]["plain"])
+        info["metrics"][key] = m
+    # Machine-wide busy CPU (includes kworkers/softirq, and anybody else).
+    hb = {}
+    for v in VARIANTS:
+        xs = []
+        for r in cell["runs"].get(v, []):
+            res = r["result"]
+            if res.get("host_busy_s", -1) >= 0 and res.get("bytes"):
+                xs.append(res["host_busy_s"] / (res["bytes"] / 1e9))
+        hb[v] = med(xs)
+    info["host_cpu_s_per_gb"] = hb
+    ot = {}
+    for v in VARIANTS:
+        xs = []
+        for r in cell["runs"].get(v, []):
+            res = r["result"]
+            if res.get("host_busy_s", -1) >= 0 and res.get("elapsed_s"):
+                xs.append((res["host_busy_s"] - res["cpu_s"]) / res["elapsed_s"])
+        ot[v] = med(xs)
+    info["outside_cpus"] = ot
+    info["tcp_out_segs"] = {v: med([r["result"].get("tcp_out_segs") for r in
+                                    cell["runs"].get(v, [])]) for v in VARIANTS}
+    info["sockaccel_counters"] = sa_share(cell["runs"].get("sockaccel", []))
+    return info
+
+
+def summarize_redis(cell):
+    info = {"mode": "redis", "metrics": {}}
+    tests = set()
+    for rs in cell["runs"].values():
+        for r in rs:
+            tests.update(r["result"]["tests"].keys())
+    info["pipeline"] = next((r["result"]["pipeline"] for rs in cell["runs"].values()
+                             for r in rs), None)
+    for t in sorted(tests, reverse=True):   # SET before GET
+        for key, label, hib in (("rps", "req/s", True), ("p50_ms", "p50 ms", False)):
+            m = {"label": f"{t} {label}", "higher_is_better": hib, "values": {}, "median": {},
+                 "spread": {}}
+            for v in ("plain", "sockaccel"):
+                xs = [r["result"]["tests"].get(t, {}).get(key) for r in cell["runs"].get(v, [])]
+                m["values"][v] = xs
+                m["median"][v] = med(xs)
+                m["spread"][v] = spread(xs)
+            m["median"]["unix"] = None
+            m["sockaccel_vs_plain"] = ratio(m["median"]["sockaccel"], m["median"]["plain"])
+            m["unix_vs_plain"] = None
+            info["metrics"][f"{t}_{key}"] = m
+    info["sockaccel_counters"] = sa_share(cell["runs"].get("sockaccel", []))
+    return info
+
+
+def describe(c):
+    if c["mode"] == "stream":
+        w = human_size(c["size"])
+        if c["conns"] > 1:
+            return f"{c['conns']} streams, {w} writes, {c['cpus']} CPU"
+        return f"stream, {w} writes, {c['cpus']} CPU"
+    if c["mode"] == "rr":
+        return f"req/resp {human_size(c['size'])}, {c['cpus']} CPU"
+    if c["mode"] == "crr":
+        return f"connect+64 B req/resp+close, {c['cpus']} CPU"
+    if c["mode"] == "redis":
+        return f"redis-benchmark -P {c['pipeline']}"
+    return c["cell"]
+
+
+def human_size(n):
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20} MiB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n >> 10} KiB"
+    return f"{n} B"
+
+
+def primary(c):
+    """(metric key, speedup of sockaccel, speedup of unix), >1 = better."""
+    ms = c["metrics"]
+    if not ms:
+        return None, None, None
+    if c["mode"] == "stream":
+        key = "mb_per_s"
+    elif c["mode"] == "rr":
+        key = "lat_p50_us"
+    elif c["mode"] == "crr":
+        key = "ops_per_s"
+    else:
+        key = next(iter(ms))
+    m = ms[key]
+
+    def sp(r):
+        if r is None or r == 0:
+            return None
+        return r if m["higher_is_better"] else 1.0 / r
+    return key, sp(m["sockaccel_vs_plain"]), sp(m["unix_vs_plain"])
+
+
+def fast_path_text(c):
+    sc = c.get("sockaccel_counters") or {}
+    sh = sc.get("redirected_share")
+    if sc.get("runs_without_counters"):
+        return f"{f_pct(sh)} ({sc['runs_without_counters']} runs without counters!)"
+    if sh is None:
+        return "no bytes counted"
+    return f"{f_pct(sh)} of {fmt_bytes(sc['bytes_redirected'] + sc['bytes_passed'])}"
+
+
+def write_md(path, machine, cells, raw_count, wall):
+    L = []
+    L.append("# sockaccel benchmark results\n")
+    m = machine or {}
+    cfg = m.get("config", {}) or {}
+    L.append(f"- date: {m.get('date')}, git {m.get('git', '?')}")
+    L.append(f"- kernel {m.get('kernel')} ({m.get('arch')}), CPU: {m.get('cpu_model')}, "
+             f"nproc {m.get('nproc')}, {m.get('mem_total', '')} RAM, clocksource "
+             f"{m.get('clocksource', '?')}")
+    L.append(f"- load average at start {' '.join(m.get('loadavg_start') or [])}, at end "
+             f"{' '.join(m.get('loadavg_end') or [])}")
+    L.append(f"- repetitions per variant: {m.get('reps')}, seconds per run: {m.get('seconds')}, "
+             f"runs recorded: {raw_count}, total wall time: {wall}")
+    ks = m.get("sockaccel_status") or {}
+    if ks:
+        L.append(f"- sockaccel kernel probe: {json.dumps(ks.get('kernel'))}, backlog_limit "
+                 f"{ks.get('backlog_limit')}")
+    L.append("- values are medians over the repetitions; variants were interleaved "
+             "(plain, sockaccel, AF_UNIX, rotating order) within every cell.")
+    L.append("- ratios are variant / plain TCP of the same metric: for MB/s, conn/s, trans/s, "
+             "req/s above 1.00x is better; for latencies (us, ms) and CPU s/GB below 1.00x is "
+             "better.")
+    L.append("- spread = (max - min) / median over the repetitions "
+             "(plain / sockaccel / AF_UNIX).")
+    L.append("")
+    L.append("## Throughput and latency\n")
+    L.append("| cell | metric | plain TCP | sockaccel | AF_UNIX | sockaccel/plain | "
+             "AF_UNIX/plain | spread p/s/u | sockaccel fast path (bytes redirected) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---|---|")
+    for c in cells:
+        if not c["metrics"]:
+            L.append(f"| {c['cell']} | (no successful run) | | | | | | | |")
+            continue
+        keys = [k for k in c["metrics"] if k not in ("cpu_s_per_gb", "cpu_us_per_op")]
+        if c["mode"] == "stream":
+            keys.append("cpu_s_per_gb")
+        elif c["mode"] in ("rr", "crr"):
+            keys.append("cpu_us_per_op")
+        for i, k in enumerate(keys):
+            mm = c["metrics"][k]
+            sp = "/".join(f_pct(mm["spread"].get(v)) for v in VARIANTS
+                          if not (c["mode"] == "redis" and v == "unix"))
+            name = f"**{c['cell']}**<br>{describe(c)}" if i == 0 else ""
+            fp = fast_path_text(c) if i == 0 else ""
+            L.append(f"| {name} | {mm['label']} | {f_val(mm['median']['plain'])} | "
+                     f"{f_val(mm['median']['sockaccel'])} | {f_val(mm['median'].get('unix'))} | "
+                     f"{f_ratio(mm['sockaccel_vs_plain'])} | {f_ratio(mm['unix_vs_plain'])} | "
+                     f"{sp} | {fp} |")
+    L.append("")
+    L.append("## CPU outside the benchmark process\n")
+    L.append("CPU s/GB and CPU us/op above are the sabench process only (both ends, "
+             "CLOCK_PROCESS_CPUTIME_ID). Machine CPU s/GB is the busy time of all CPUs "
+             "(/proc/stat) per 1e9 bytes moved; 'outside' is machine busy minus process CPU per "
+             "second of run, in CPUs: work done in kworkers/ksoftirqd on the benchmark's "
+             "behalf, plus anything else running on the machine (noise).\n")
+    L.append("| cell | machine CPU s/GB plain | sockaccel | AF_UNIX | outside CPUs plain | "
+             "sockaccel | AF_UNIX |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for c in cells:
+        if c["mode"] not in ("stream", "rr", "crr"):
+            continue
+        hb = c.get("host_cpu_s_per_gb") or {}
+        ot = c.get("outside_cpus") or {}
+        L.append(f"| {c['cell']} | {f_val(hb.get('plain'))} | {f_val(hb.get('sockaccel'))} | "
+                 f"{f_val(hb.get('unix'))} | {f_val(ot.get('plain'))} | "
+                 f"{f_val(ot.get('sockaccel'))} | {f_val(ot.get('unix'))} |")
+    L.append("")
+    L.append("## Did the fast path run?\n")
+    L.append("Per cell, summed over the sockaccel repetitions: bytes the sk_msg program "
+             "redirected vs passed to TCP (counters of the benchmark's own attached cgroup), "
+             "pass reasons, and the median TcpOutSegs of the namespace per run (plain TCP vs "
+             "sockaccel; handshakes and FINs are a few segments per connection).\n")
+    L.append("| cell | bytes redirected | bytes passed | redirected share | pass reasons | "
+             "TCP segs/run plain | TCP segs/run sockaccel |")
+    L.append("|---|---:|---:|---:|---|---:|---:|")
+    for c in cells:
+        sc = c.get("sockaccel_counters") or {}
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(sc.get("pass_reasons", {}).items(),
+                                                          key=lambda x: -x[1])) or "–"
+        if sc.get("runs_without_counters"):
+            reasons += f" ({sc['runs_without_counters']} runs: cgroup not attached!)"
+        segs = c.get("tcp_out_segs") or {}
+        L.append(f"| {c['cell']} | {fmt_bytes(sc.get('bytes_redirected', 0))} | "
+                 f"{fmt_bytes(sc.get('bytes_passed', 0))} | {f_pct(sc.get('redirected_share'))} "
+                 f"| {reasons} | {f_val(segs.get('plain'))} | {f_val(segs.get('sockaccel'))} |")
+    fails = [(c["cell"], v, n) for c in cells for v, n in c["failed"].items() if n]
+    if fails:
+        L.append("")
+        L.append("## Failed runs\n")
+        for cell, v, n in fails:
+            L.append(f"- {cell} / {VNAME.get(v, v)}: {n} failed run(s), see raw.jsonl")
+    L.append("")
+    L.append("![speedup chart](chart.svg)")
+    L.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def esc(s):
+    return (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def chart_rows(cells):
+    """(label, sockaccel speedup, AF_UNIX speedup) per bar group; >1 = better."""
+    rows = []
+    for c in cells:
+        if c["mode"] == "redis":
+            for k, m in c["metrics"].items():
+                if k.endswith("_rps"):
+                    rows.append((f"{c['cell']} {k[:-4]} (req/s)", m["sockaccel_vs_plain"], None))
+            continue
+        key, s_sa, s_un = primary(c)
+        if key is None:
+            continue
+        lab = {"mb_per_s": "MB/s", "lat_p50_us": "p50 latency", "ops_per_s": "conn/s"}[key]
+        rows.append((f"{c['cell']} ({lab})", s_sa, s_un))
+    return rows
+
+
+def write_svg(path, cells, machine):
+    rows = chart_rows(cells)
+    n = max(len(rows), 1)
+    gw = 46                       # group width
+    left, right, top, bottom = 60, 150, 80, 190
+    W = max(left + right + gw * n, 760)
+    H = 560
+    ph = H - top - bottom
+    vals = [v for r in rows for v in r[1:] if v is not None]
+    vmax = max(vals + [1.0]) * 1.12
+    vmax = math.ceil(vmax * 2) / 2
+    pr = left + gw * n            # right end of the plot area
+
+    def y(v):
+        return top + ph - ph * (min(v, vmax) / vmax)
+    o = []
+    o.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+             f'viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">')
+    o.append(f'<rect width="{W}" height="{H}" fill="white"/>')
+    m = machine or {}
+    o.append(f'<text x="{left}" y="22" font-size="15" font-weight="bold">sockaccel benchmark: '
+             f'speedup over plain loopback TCP (median; higher is better)</text>')
+    o.append(f'<text x="{left}" y="40" fill="#444">kernel {esc(m.get("kernel", ""))}, '
+             f'{esc(m.get("cpu_model", ""))}, {esc(m.get("nproc", ""))} CPUs; '
+             f'{esc(m.get("reps", ""))} reps x {esc(m.get("seconds", ""))} s per run; '
+             f'{esc(m.get("date", ""))}</text>')
+    o.append(f'<text x="{left}" y="55" fill="#444">Throughput cells (MB/s, conn/s, req/s): '
+             f'variant / plain. Latency cells (rr, p50): plain / variant.</text>')
+    o.append(f'<rect x="{left}" y="63" width="12" height="10" fill="#1f77b4"/>'
+             f'<text x="{left + 16}" y="72">sockaccel / plain</text>'
+             f'<rect x="{left + 130}" y="63" width="12" height="10" fill="#aaaaaa"/>'
+             f'<text x="{left + 146}" y="72">AF_UNIX / plain</text>')
+    step = 0.25 if vmax <= 2 else 0.5 if vmax <= 4 else 1.0 if vmax <= 10 else 2.0
+    t = 0.0
+    while t <= vmax + 1e-9:
+        yy = y(t)
+        o.append(f'<line x1="{left}" x2="{pr}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>')
+        o.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{t:.2f}</text>')
+        t += step
+    o.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="#333"/>')
+    o.append(f'<line x1="{left}" x2="{pr}" y1="{top + ph}" y2="{top + ph}" stroke="#333"/>')
+    bw = 18
+    for i, (lab, s_sa, s_un) in enumerate(rows):
+        x0 = left + i * gw + (gw - 2 * bw) / 2
+        for j, (v, col) in enumerate(((s_sa, "#1f77b4"), (s_un, "#aaaaaa"))):
+            x = x0 + j * bw
+            if v is None:
+                continue
+            yy = y(v)
+            o.append(f'<rect x="{x:.1f}" y="{yy:.1f}" width="{bw - 2}" '
+                     f'height="{top + ph - yy:.1f}" fill="{col}"><title>{esc(lab)}: '
+                     f'{v:.2f}x</title></rect>')
+            o.append(f'<text x="{x + (bw - 2) / 2:.1f}" y="{yy - 3:.1f}" text-anchor="middle" '
+                     f'font-size="8">{v:.2f}</text>')
+        cx = left + i * gw + gw / 2 - 3
+        o.append(f'<text transform="translate({cx:.1f},{top + ph + 10}) rotate(50)" '
+                 f'font-size="10">{esc(lab)}</text>')
+    y1 = y(1.0)
+    o.append(f'<line x1="{left}" x2="{pr}" y1="{y1:.1f}" y2="{y1:.1f}" stroke="#d62728" '
+             f'stroke-width="1.5" stroke-dasharray="6,3"/>')
+    o.append(f'<text x="{pr + 6}" y="{y1 + 4:.1f}" fill="#d62728">1.0 = plain TCP</text>')
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def cmd_report(d):
+    raw = os.path.join(d, "raw.jsonl")
+    recs = []
+    with open(raw) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                recs.append(json.loads(line))
+    machine = load_json(os.path.join(d, "machine.json"), {})
+    wall = machine.get("wall_time", "?")
+    cells = summarize(recs)
+    out = {"machine": machine, "cells": cells}
+    with open(os.path.join(d, "results.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    write_md(os.path.join(d, "results.md"), machine, cells, len(recs), wall)
+    write_svg(os.path.join(d, "chart.svg"), cells, machine)
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        sys.exit(2)
+    cmd = sys.argv[1]
+    if cmd == "machine":
+        cmd_machine(sys.argv[2], sys.argv[3:])
+    elif cmd == "record":
+        cmd_record(sys.argv[2], sys.argv[3:])
+    elif cmd == "report":
+        cmd_report(sys.argv[2])
+    else:
+        print(__doc__)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
