@@ -35,6 +35,7 @@ int cgroup2_mount(char *buf, size_t len);
 int resolve_cgroup(const char *dir, const char *pid, char *path, size_t len, __u64 *id);
 int cgroup_path_by_id(__u64 id, char *path, size_t len);
 bool is_loaded(void);
+const char *pin_root(void);
 int pin_path(char *buf, size_t len, const char *name);
 int open_pinned(const char *name);
 int parse_size(const char *s, __u64 *out);

@@ -105,7 +105,7 @@ static void remove_pins(void)
 {
 	char p[PATH_MAX];
 	struct dirent *de;
-	DIR *d = opendir(SA_PIN_ROOT);
+	DIR *d = opendir(pin_root());
 
 	if (!d)
 		return;
@@ -116,7 +116,7 @@ static void remove_pins(void)
 			unlink(p);
 	}
 	closedir(d);
-	rmdir(SA_PIN_ROOT);
+	rmdir(pin_root());
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -152,8 +152,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	}
 	if (ensure_kernel_support())
 		return -1;
-	if (mkdir(SA_PIN_ROOT, 0700) && errno != EEXIST)
-		return err_errno(errno, NULL, "cannot create %s", SA_PIN_ROOT);
+	if (mkdir(pin_root(), 0700) && errno != EEXIST)
+		return err_errno(errno, NULL, "cannot create %s", pin_root());
 
 	ops = sockaccel_sockops__open();
 	msg = sockaccel_sk_msg__open();
@@ -303,7 +303,7 @@ static void usage_load(void)
 	       "Examples:\n"
 	       "  sockaccel load\n"
 	       "  sockaccel load --backlog-limit 8M --cross-netns on\n",
-	       SA_PIN_ROOT, SA_DEFAULT_MAX_SOCKS);
+	       pin_root(), SA_DEFAULT_MAX_SOCKS);
 }
 
 int cmd_load(int argc, char **argv)
@@ -324,7 +324,7 @@ int cmd_load(int argc, char **argv)
 	drop_caps();
 	if (err)
 		return 1;
-	info_msg(now ? "loaded: pinned under %s" : "already loaded: %s", SA_PIN_ROOT);
+	info_msg(now ? "loaded: pinned under %s" : "already loaded: %s", pin_root());
 	return 0;
 }
 
@@ -535,7 +535,7 @@ static void usage_unload(void)
 	       "Detach from every cgroup and remove every pin under %s.\n"
 	       "Connections already accelerated keep their fast path until they close:\n"
 	       "their sockets hold the programs and maps, so no queued byte is lost.\n"
-	       "Succeeds when nothing is loaded.\n", SA_PIN_ROOT);
+	       "Succeeds when nothing is loaded.\n", pin_root());
 }
 
 int cmd_unload(int argc, char **argv)
@@ -552,7 +552,7 @@ int cmd_unload(int argc, char **argv)
 	lock = lock_acquire();
 	if (lock < 0)
 		return 1;
-	d = opendir(SA_PIN_ROOT);
+	d = opendir(pin_root());
 	if (d) {
 		/* Cgroups first: no new socket enters while the rest goes. */
 		while ((de = readdir(d))) {

@@ -202,13 +202,13 @@ int cmd_status(int argc, char **argv)
 	if (opt_json) {
 		printf("{\"loaded\":true,\"pin_root\":\"%s\",\"programs\":{\"sock_ops_id\":%u,\"sk_msg_id\":%u},"
 		       "\"sockets\":%u,\"max_sockets\":%u,\"backlog_limit\":%llu,\"cross_netns\":%s,\"kernel\":",
-		       SA_PIN_ROOT, prog_id(PIN_PROG_SOCKOPS), prog_id(PIN_PROG_SK_MSG), nsocks,
+		       pin_root(), prog_id(PIN_PROG_SOCKOPS), prog_id(PIN_PROG_SK_MSG), nsocks,
 		       minfo.max_entries, (unsigned long long)cfg.backlog_limit,
 		       cfg.allow_cross_netns ? "true" : "false");
 		kernel_flags_describe(cfg.kernel_flags, stdout, true);
 		printf(",\"cgroups\":[");
 	} else {
-		printf("sockaccel loaded: %s\n", SA_PIN_ROOT);
+		printf("sockaccel loaded: %s\n", pin_root());
 		printf("  programs     sock_ops id %u, sk_msg id %u\n", prog_id(PIN_PROG_SOCKOPS),
 		       prog_id(PIN_PROG_SK_MSG));
 		printf("  sockets      %u on the fast path (capacity %u)\n", nsocks, minfo.max_entries);

@@ -284,9 +284,20 @@ int cgroup_path_by_id(__u64 id, char *path, size_t len)
 	return -1;
 }
 
+/*
+ * SOCKACCEL_PIN_ROOT runs an independent instance (its own programs and
+ * maps) beside the default one, e.g. for experiments next to a live setup.
+ */
+const char *pin_root(void)
+{
+	const char *r = getenv("SOCKACCEL_PIN_ROOT");
+
+	return r && *r ? r : SA_PIN_ROOT;
+}
+
 int pin_path(char *buf, size_t len, const char *name)
 {
-	int n = snprintf(buf, len, "%s/%s", SA_PIN_ROOT, name);
+	int n = snprintf(buf, len, "%s/%s", pin_root(), name);
 
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }

@@ -58,7 +58,9 @@ _sa_cleanup() {
 		ip netns del "$ns" 2>/dev/null || true
 	done < <(cat "$_SA_STATE/netns" 2>/dev/null)
 	rm -rf "$_SA_STATE"
-	if [ -z "${SA_KEEP_LOADED:-}" ]; then
+	# Unload only an instance this test may have created: a test refused
+	# by require_not_loaded must leave somebody else's sockaccel alone.
+	if [ -z "${SA_KEEP_LOADED:-}" ] && [ -z "${_SA_NOT_OURS:-}" ]; then
 		"$SA" unload >/dev/null 2>&1 || true
 	fi
 	if [ "$rc" -eq 0 ] && [ "$_SA_FAILS" -gt 0 ]; then
@@ -171,6 +173,7 @@ attach() {
 # Refuse to run over somebody's live sockaccel: tests unload at exit.
 require_not_loaded() {
 	if [ -d /sys/fs/bpf/sockaccel ] && [ -z "${SA_TEST_FORCE:-}" ]; then
+		_SA_NOT_OURS=1
 		die "sockaccel is loaded on this machine; tests would unload it (unload first, or set SA_TEST_FORCE=1)"
 	fi
 }
