@@ -13,8 +13,10 @@
  *     SO_RCVLOWAT <= 1 and no ancillary receive data, since
  *     tcp_bpf_recvmsg() serves none of those.
  *  3. Memory. Redirected bytes bypass the receive window; stop when the
- *     peer holds backlog_limit unread bytes and let TCP flow control take
- *     over (rule 1 brings the direction back once it drains).
+ *     peer holds backlog_limit unread bytes (backlog_active while it keeps
+ *     reading, as TCP's receive buffer grows for a reader that reads) and
+ *     let TCP flow control take over; rule 1 brings the direction back
+ *     once it drains.
  *  4. Identity. The peer's public record must prove it is the other end
  *     of this connection before the first byte.
  *
@@ -23,6 +25,9 @@
 #include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* A peer that read within this long still counts as reading (rule 3). */
+#define SA_READER_ACTIVE_NS	(20 * 1000 * 1000ull)
 
 /* Bits of sk_tsflags asking for receive timestamps (SOF_TIMESTAMPING_RX_*). */
 #define SA_SOF_TIMESTAMPING_RX	((1u << 2) | (1u << 3))
@@ -209,9 +214,27 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 
 	/* Rule 3. */
 	unread = sa_unread_redirected(peer);
-	if (unread < 0 || (__u64)unread + size > cfg->backlog_limit ||
-	    tcp_memory_pressure(self))
+	if (unread < 0 || tcp_memory_pressure(self))
 		return pass(st, c, SA_R_PEER_BACKLOG, size);
+	if ((__u64)unread + size > cfg->backlog_limit) {
+		/*
+		 * Only this socket redirects to the peer, so what the peer has
+		 * read is what was sent minus what is still queued. Past the
+		 * idle limit, go on only if that grew in the last
+		 * SA_READER_ACTIVE_NS (a reader on a shared CPU may not run
+		 * for a few ms while this sender does).
+		 */
+		__u64 consumed = st->bytes_redirected - unread;
+		__u64 now = bpf_ktime_get_ns();
+
+		if (consumed != st->peer_consumed) {
+			st->peer_consumed = consumed;
+			st->peer_read_ns = now;
+		}
+		if (now - st->peer_read_ns > SA_READER_ACTIVE_NS ||
+		    (__u64)unread + size > cfg->backlog_active)
+			return pass(st, c, SA_R_PEER_BACKLOG, size);
+	}
 
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
 		/* The peer left the sockhash (closed or evicted). */

@@ -70,6 +70,9 @@ struct sa_sock_state {
 	__u64 bytes_redirected;	/* host byte order: sent via the fast path */
 	__u64 bytes_passed;	/* host byte order: sent via the stack */
 	__u64 peer_addr;	/* host byte order: peer's struct tcp_sock, once paired */
+	__u64 peer_consumed;	/* host byte order: redirected bytes the peer had
+				 * read when last checked past backlog_limit */
+	__u64 peer_read_ns;	/* host byte order: when that last grew */
 	__u32 flags;		/* host byte order: SA_SF_* */
 	__u8 dir_mode;		/* enum sa_dir_mode for this socket's sends */
 	__u8 last_reason;	/* enum sa_reason of the last pass decision */
@@ -160,7 +163,10 @@ struct sa_config {
 	__u32 kernel_flags;	/* host byte order: SA_KF_* */
 	__u32 allow_cross_netns;/* host byte order: 1 = pair across netns */
 	__u32 enabled;		/* host byte order: 0 = insert nothing new */
-	__u64 backlog_limit;	/* host byte order: max unread redirected bytes */
+	__u64 backlog_limit;	/* host byte order: max unread redirected bytes
+				 * at a receiver that is not reading */
+	__u64 backlog_active;	/* host byte order: the same while it keeps
+				 * reading (>= backlog_limit) */
 };
 
 /* Per-attached-cgroup record, keyed by cgroup id (host byte order u64). */

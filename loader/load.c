@@ -53,6 +53,14 @@ static __u64 default_backlog_limit(void)
 	return wmem < rmem / 2 ? wmem : rmem / 2;
 }
 
+/* While the reader keeps reading: half of tcp_rmem max (see above). */
+static __u64 active_backlog_limit(__u64 idle)
+{
+	__u64 rmem = sysctl_max("/proc/sys/net/ipv4/tcp_rmem", 6u << 20);
+
+	return rmem / 2 > idle ? rmem / 2 : idle;
+}
+
 int read_config(struct sa_config *cfg)
 {
 	__u32 zero = 0;
@@ -142,8 +150,10 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		if (read_config(&cfg))
 			return err_errno(errno, "run: sockaccel unload, then load again",
 					 "loaded but config map unreadable");
-		if (o->backlog_limit)
+		if (o->backlog_limit) {
 			cfg.backlog_limit = o->backlog_limit;
+			cfg.backlog_active = active_backlog_limit(o->backlog_limit);
+		}
 		if (o->cross_netns >= 0)
 			cfg.allow_cross_netns = o->cross_netns;
 		if (write_config(&cfg))
@@ -175,6 +185,7 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	cfg.trace = 0;
 	cfg.kernel_flags = kflags;
 	cfg.backlog_limit = o->backlog_limit ? o->backlog_limit : default_backlog_limit();
+	cfg.backlog_active = active_backlog_limit(cfg.backlog_limit);
 	cfg.allow_cross_netns = o->cross_netns > 0;
 	if (bpf_map_update_elem(bpf_map__fd(ops->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
@@ -294,9 +305,11 @@ static void usage_load(void)
 	       "no-op that only applies the options given.\n"
 	       "\n"
 	       "  --max-socks N         sockhash capacity in sockets (default %u)\n"
-	       "  --backlog-limit BYTES unread redirected bytes a receiver may hold before a\n"
-	       "                        connection falls back to TCP flow control\n"
-	       "                        (default: tcp_rmem max)\n"
+	       "  --backlog-limit BYTES unread redirected bytes a receiver that stopped\n"
+	       "                        reading may hold before the connection falls back to\n"
+	       "                        TCP flow control (default: min(tcp_wmem max,\n"
+	       "                        tcp_rmem max / 2)); a receiver that keeps reading may\n"
+	       "                        hold up to max(this, tcp_rmem max / 2)\n"
 	       "  --cross-netns on|off  pair sockets in different network namespaces\n"
 	       "                        (pod to pod, service VIPs); default off\n"
 	       "\n"

@@ -201,9 +201,11 @@ int cmd_status(int argc, char **argv)
 	nsocks = count_entries(socks);
 	if (opt_json) {
 		printf("{\"loaded\":true,\"pin_root\":\"%s\",\"programs\":{\"sock_ops_id\":%u,\"sk_msg_id\":%u},"
-		       "\"sockets\":%u,\"max_sockets\":%u,\"backlog_limit\":%llu,\"cross_netns\":%s,\"kernel\":",
+		       "\"sockets\":%u,\"max_sockets\":%u,\"backlog_limit\":%llu,\"backlog_active\":%llu,"
+		       "\"cross_netns\":%s,\"kernel\":",
 		       pin_root(), prog_id(PIN_PROG_SOCKOPS), prog_id(PIN_PROG_SK_MSG), nsocks,
 		       minfo.max_entries, (unsigned long long)cfg.backlog_limit,
+		       (unsigned long long)cfg.backlog_active,
 		       cfg.allow_cross_netns ? "true" : "false");
 		kernel_flags_describe(cfg.kernel_flags, stdout, true);
 		printf(",\"cgroups\":[");
@@ -212,7 +214,8 @@ int cmd_status(int argc, char **argv)
 		printf("  programs     sock_ops id %u, sk_msg id %u\n", prog_id(PIN_PROG_SOCKOPS),
 		       prog_id(PIN_PROG_SK_MSG));
 		printf("  sockets      %u on the fast path (capacity %u)\n", nsocks, minfo.max_entries);
-		printf("  backlog      %llu bytes per receiver\n", (unsigned long long)cfg.backlog_limit);
+		printf("  backlog      %llu bytes per idle receiver, %llu while it reads\n",
+		       (unsigned long long)cfg.backlog_limit, (unsigned long long)cfg.backlog_active);
 		printf("  cross-netns  %s\n", cfg.allow_cross_netns ? "on" : "off");
 		kernel_flags_describe(cfg.kernel_flags, stdout, false);
 	}
