@@ -23,69 +23,18 @@
  * Never SK_DROP: a refused redirect is a pass, never an EACCES.
  */
 #include "common.bpf.h"
+#include "pairing.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* After this long without a peer record, the peer is not local/accelerated. */
+#define SA_PEER_GRACE_NS	(20 * 1000 * 1000ull)
 
 /* A peer that read within this long still counts as reading (rule 3). */
 #define SA_READER_ACTIVE_NS	(20 * 1000 * 1000ull)
 
 /* Bits of sk_tsflags asking for receive timestamps (SOF_TIMESTAMPING_RX_*). */
 #define SA_SOF_TIMESTAMPING_RX	((1u << 2) | (1u << 3))
-
-static __always_inline bool is_loopback(const __u32 *ip6)
-{
-	/* ::1 or ::ffff:127.0.0.0/8 */
-	if (ip6[0] || ip6[1])
-		return false;
-	if (ip6[2] == 0)
-		return ip6[3] == bpf_htonl(1);
-	return ip6[2] == bpf_htonl(0xffff) && (bpf_ntohl(ip6[3]) >> 24) == 127;
-}
-
-static __always_inline bool same_ip6(const __u32 *a, const __u32 *b)
-{
-	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
-}
-
-/*
- * Is rec the other end of st's connection? The key match (both ISNs) is
- * already given. Same netns: the tuples must mirror exactly, which also
- * rules out an identical loopback connection in another netns. Other netns
- * (pod to pod, service VIP behind DNAT): only when allowed, never loopback,
- * and the client's own address and port must be what the server sees
- * (DNAT rewrites only the destination).
- */
-static __always_inline __u32 verify_peer(const struct sa_sock_state *st,
-					 const struct sa_peer *rec,
-					 const struct sa_config *cfg)
-{
-	if (rec->flags & SA_PF_EVICTED)
-		return SA_R_PEER_MISSING;
-	if (rec->netns_cookie == st->netns_cookie) {
-		if (rec->local_port != st->remote_port ||
-		    rec->remote_port != st->local_port ||
-		    !same_ip6(rec->local_ip6, st->remote_ip6) ||
-		    !same_ip6(rec->remote_ip6, st->local_ip6))
-			return SA_R_PEER_UNVERIFIED;
-		return SA_R_NONE;
-	}
-	if (!cfg->allow_cross_netns)
-		return SA_R_CROSS_NETNS;
-	if (is_loopback(st->local_ip6) || is_loopback(st->remote_ip6) ||
-	    is_loopback(rec->local_ip6) || is_loopback(rec->remote_ip6))
-		return SA_R_PEER_UNVERIFIED;
-	if (st->key.role == SA_ROLE_CLIENT) {
-		/* st is the client, rec the server. */
-		if (rec->remote_port != st->local_port ||
-		    !same_ip6(rec->remote_ip6, st->local_ip6))
-			return SA_R_PEER_UNVERIFIED;
-	} else {
-		if (rec->local_port != st->remote_port ||
-		    !same_ip6(rec->local_ip6, st->remote_ip6))
-			return SA_R_PEER_UNVERIFIED;
-	}
-	return SA_R_NONE;
-}
 
 /* Rule 2: would the peer read these bytes exactly as from TCP? */
 static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_sock_state *st,
@@ -174,12 +123,29 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	peer_key.server_isn = st->key.server_isn;
 	peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
 
+	if (st->flags & SA_SF_EVICT_REQ)
+		return pass(st, c, SA_R_PEER_GONE, size);
+
 	if (!(st->flags & SA_SF_PAIRED)) {
 		struct sa_peer *rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
 
+		/*
+		 * No peer will ever pair: it is remote or not accelerated (no
+		 * record some time after establishment; a local server end
+		 * is inserted within microseconds), or it was not inserted
+		 * (declined), or it left. Pass, and ask maybe_evict() to take
+		 * this socket out: tcp_bpf's pass path is slower than TCP's.
+		 */
 		if (!rec) {
 			c->c[SA_C_LOOKUP_MISSES]++;
-			return pass(st, c, SA_R_PEER_MISSING, size);
+			if (bpf_ktime_get_ns() - st->established_ns < SA_PEER_GRACE_NS)
+				return pass(st, c, SA_R_PEER_MISSING, size);
+			st->flags |= SA_SF_EVICT_REQ;
+			return pass(st, c, SA_R_PEER_GONE, size);
+		}
+		if (rec->flags & (SA_PF_EVICTED | SA_PF_DECLINED)) {
+			st->flags |= SA_SF_EVICT_REQ;
+			return pass(st, c, SA_R_PEER_GONE, size);
 		}
 		reason = verify_peer(st, rec, cfg);
 		if (reason != SA_R_NONE)
@@ -237,11 +203,12 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	}
 
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
-		/* The peer left the sockhash (closed or evicted). */
+		/* The peer left the sockhash (closed or evicted) for good. */
 		st->flags &= ~SA_SF_PAIRED;
+		st->flags |= SA_SF_EVICT_REQ;
 		st->peer_addr = 0;
 		c->c[SA_C_LOOKUP_MISSES]++;
-		return pass(st, c, SA_R_PEER_MISSING, size);
+		return pass(st, c, SA_R_PEER_GONE, size);
 	}
 	if (st->last_reason != SA_R_NONE && st->last_reason != SA_R_UNDECIDED)
 		c->c[SA_C_TO_REDIRECT]++;

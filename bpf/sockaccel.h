@@ -58,6 +58,7 @@ enum sa_dir_mode {
 #define SA_SF_EVICTED		(1u << 2)  /* left the sockhash before close */
 #define SA_SF_CROSS_NETNS	(1u << 3)  /* peer lives in another netns */
 #define SA_SF_PEER_PREACCEPT	(1u << 4)  /* peer may take bytes before accept() */
+#define SA_SF_EVICT_REQ		(1u << 5)  /* no peer will pair: leave when safe */
 
 /*
  * Per-socket state (BPF_MAP_TYPE_SK_STORAGE). User space never reads it
@@ -69,6 +70,7 @@ struct sa_sock_state {
 	__u64 netns_cookie;	/* host byte order */
 	__u64 bytes_redirected;	/* host byte order: sent via the fast path */
 	__u64 bytes_passed;	/* host byte order: sent via the stack */
+	__u64 established_ns;	/* host byte order: bpf_ktime_get_ns() at insertion */
 	__u64 peer_addr;	/* host byte order: peer's struct tcp_sock, once paired */
 	__u64 peer_consumed;	/* host byte order: redirected bytes the peer had
 				 * read when last checked past backlog_limit */
@@ -93,6 +95,7 @@ struct sa_sock_state {
 #define SA_PF_GOT_REDIRECT	(1u << 0)  /* a peer decided to redirect here */
 #define SA_PF_EVICTED		(1u << 1)  /* left the sockhash */
 #define SA_PF_LISTENER_NB	(1u << 2)  /* passive, listener was nonblocking */
+#define SA_PF_DECLINED		(1u << 3)  /* client: the server end was not inserted */
 
 struct sa_peer {
 	__u64 sk_addr;		/* host byte order: kernel address of its tcp_sock */
@@ -126,6 +129,8 @@ enum sa_reason {
 	SA_R_STACK_PENDING,	/* stack bytes still unacked or unread */
 	SA_R_CROSS_NETNS,	/* peer in another netns and that is not allowed */
 	SA_R_SELF_BLOCKING,	/* this socket became blocking: leave the map */
+	SA_R_PEER_GONE,		/* no peer will ever pair (not local, declined,
+				 * closed or evicted): leave the map */
 	SA_R_MAX,
 	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };

@@ -9,6 +9,7 @@
  * turned blocking before anything was redirected to it (maybe_evict).
  */
 #include "common.bpf.h"
+#include "pairing.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -187,7 +188,8 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 {
 	struct sa_config *cfg = sa_config();
 	struct sa_sock_state *st;
-	struct sa_peer rec = {};
+	struct sa_peer rec = {}, *client = NULL;
+	struct sa_conn_key client_key;
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp;
 	__u64 cgroup_id;
@@ -227,6 +229,27 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 		st->key.client_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
 		st->key.server_isn = skops->snd_una - 1 - (__u32)skops->bytes_acked;
 		st->key.role = SA_ROLE_SERVER;
+	}
+
+	/*
+	 * A client's ACTIVE_ESTABLISHED callback runs before it sends the ACK
+	 * that establishes the server end (tcp_finish_connect()), so a local
+	 * client in an attached cgroup has its record by now. No record: the
+	 * client is remote or not accelerated, and a psock here would only
+	 * slow this socket down (tcp_bpf's pass path costs about half of
+	 * plain TCP's throughput).
+	 */
+	if (!active) {
+		client_key = st->key;
+		client_key.role = SA_ROLE_CLIENT;
+		client = bpf_map_lookup_elem(&sockaccel_peers, &client_key);
+		if (!client) {
+			reason = SA_R_PEER_MISSING;
+			goto pass;
+		}
+		reason = verify_peer(st, client, cfg);
+		if (reason != SA_R_NONE)
+			goto pass;
 	}
 
 	/* TCP_REPAIR can set sequence numbers at will: never trust its keys. */
@@ -289,6 +312,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	}
 	st->flags |= SA_SF_INSERTED;
 	st->last_reason = SA_R_UNDECIDED;
+	st->established_ns = bpf_ktime_get_ns();
 	sa_count(slot, SA_C_SOCKS_ADDED, 1);
 	/*
 	 * STATE: trace and count the close. WRITE_HDR_OPT: a callback on every
@@ -303,6 +327,9 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 		sa_emit(st, SA_EV_ACCELERATED, SA_R_NONE, cgroup_id);
 	return;
 pass:
+	/* Tell the client end it will never be paired: it leaves the sockhash. */
+	if (client)
+		__sync_fetch_and_or(&client->flags, SA_PF_DECLINED);
 	count_reason(slot, reason);
 	st->last_reason = reason;
 	if (cfg->trace)
@@ -310,21 +337,25 @@ pass:
 }
 
 /*
- * Called for every segment an inserted socket transmits. If the socket is
- * now read in blocking mode (e.g. fcntl() after a nonblocking connect) and
- * no peer ever chose to redirect to it, its psock queue is provably empty
- * and nothing is in flight toward it, so deleting it from the sockhash
- * restores tcp_recvmsg() without losing a byte (sk_psock_drop()). If a
- * peer did redirect to it, it stays: deleting would discard unread bytes.
+ * Called for every segment an inserted socket transmits. A socket leaves
+ * the sockhash here when it is read in blocking mode now (e.g. fcntl()
+ * after a nonblocking connect), or sk_msg.bpf.c found that no peer will
+ * ever pair with it (SA_SF_EVICT_REQ) - but only if no peer ever chose to
+ * redirect to it: then its psock queue is provably empty and nothing is
+ * in flight toward it, so deleting restores tcp_recvmsg()/tcp_sendmsg()
+ * without losing a byte (sk_psock_drop()). If a peer did redirect to it,
+ * it stays: deleting could discard unread or in-flight bytes.
  */
 static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
 {
+	struct sa_config *cfg = sa_config();
 	struct sa_sock_state *st;
 	struct sa_peer *rec;
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp;
+	__u32 reason;
 
-	if (!bsk)
+	if (!bsk || !cfg)
 		return;
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
 	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_EVICTED))
@@ -332,19 +363,21 @@ static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
 	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
 	if (!rec || (rec->flags & SA_PF_GOT_REDIRECT))
 		goto stop;	/* can never be evicted safely any more */
-	tp = bpf_skc_to_tcp_sock(bsk);
-	if (!tp || sa_file_nonblocking(tp) != 0)
-		return;		/* nonblocking, or passive child not accepted */
+	if (st->flags & SA_SF_EVICT_REQ) {
+		reason = SA_R_PEER_GONE;
+	} else {
+		tp = bpf_skc_to_tcp_sock(bsk);
+		if (!tp || (cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) ||
+		    sa_file_nonblocking(tp) != 0)
+			return;	/* nonblocking, or passive child not accepted */
+		reason = SA_R_SELF_BLOCKING;
+	}
 	rec->flags |= SA_PF_EVICTED;
 	bpf_map_delete_elem(&sockaccel_socks, &st->key);
 	st->flags |= SA_SF_EVICTED;
 	sa_count(st->slot, SA_C_SOCKS_EVICTED, 1);
-	{
-		struct sa_config *cfg = sa_config();
-
-		if (cfg && cfg->trace)
-			sa_emit(st, SA_EV_EVICTED, SA_R_SELF_BLOCKING, 0);
-	}
+	if (cfg->trace)
+		sa_emit(st, SA_EV_EVICTED, reason, 0);
 stop:
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
 				  ~BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Only connections whose both ends are accelerated keep a psock: tcp_bpf's
+# pass path costs about half of plain TCP's throughput, so a socket whose
+# peer will never pair must not stay in the sockhash.
+#  - server end in an attached cgroup, client not: the server end is never
+#    inserted (its client has no record at PASSIVE_ESTABLISHED);
+#  - client end attached, server not: the client is evicted once it knows
+#    no peer will come, and every byte still arrives;
+#  - server attached but excluded by policy: the client is told (declined)
+#    and leaves.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_not_loaded
+
+NS=$(new_netns loc)
+CG_ON=$(new_cgroup loc-on)
+CG_OFF=$(new_cgroup loc-off)
+attach "$CG_ON"
+pf=$(mktemp); on_exit "rm -f $pf"
+
+# run SERVER_CG CLIENT_CG [client args]: one verified transfer.
+run() {
+	local scg=$1 ccg=$2; shift 2
+	rm -f "$pf"
+	in_cgroup_netns "$scg" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+		--conns 1 --quiet --timeout 60 &
+	local spid=$!
+	for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
+	in_cgroup_netns "$ccg" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
+		--quiet --timeout 60 "$@" && wait "$spid"
+}
+
+added0=$(counter socks_added); miss0=$(counter peer_missing)
+check "accelerated server, plain client: verified" run "$CG_ON" "$CG_OFF" --bytes 20000000
+check "  the server end was not inserted" [ "$(counter socks_added)" -eq "$added0" ]
+check "  (peer_missing counted)" [ "$(counter peer_missing)" -gt "$miss0" ]
+
+added0=$(counter socks_added); ev0=$(counter socks_evicted)
+# Writes spread over > 20 ms so the client learns that no peer will pair.
+check "accelerated client, plain server: verified" \
+	run "$CG_OFF" "$CG_ON" --bytes 50000000 --write-size 16384 --pace
+check "  the client end was inserted" [ "$(counter socks_added)" -eq $((added0 + 1)) ]
+check "  and evicted (peer_gone)" [ "$(counter socks_evicted)" -gt "$ev0" ] && [ "$(counter peer_gone)" -gt 0 ]
+
+# The server in its own attached cgroup whose policy excludes everything.
+added0=$(counter socks_added); ev0=$(counter socks_evicted)
+CG_SRV=$(new_cgroup loc-srv)
+attach "$CG_SRV"
+"$SA" policy add --cgroup "$CG_SRV" exclude --local-port 1-65535 >/dev/null
+check "server excluded by policy: verified" run "$CG_SRV" "$CG_ON" --bytes 20000000 --write-size 16384
+check "  only the client was inserted" [ "$(counter socks_added)" -eq $((added0 + 1)) ]
+check "  and it left at its first send (declined)" [ "$(counter socks_evicted)" -gt "$ev0" ]
+finish
