@@ -168,6 +168,11 @@ def cmd_record(raw, args):
         b = cg_counters(load_json(d.get("after", ""), None), d.get("cgpath"), d.get("cgid"))
         rec["attached"] = a is not None and b is not None
         rec["sa"] = delta(a, b)
+        if rec["sa"] and (rec["sa"].get("bytes_redirected", 0) < 0 or
+                          rec["sa"].get("bytes_passed", 0) < 0):
+            # Counters went backwards: the slot was reset or re-created.
+            rec["sa_inconsistent"] = rec["sa"]
+            rec["sa"] = None
     with open(raw, "a") as f:
         f.write(json.dumps(rec, sort_keys=True) + "\n")
 
@@ -185,7 +190,9 @@ def cmd_record(raw, args):
         s = f"{r['ops_per_s']:.0f} conn/s, p50 {r['lat_p50_us']:.1f} us"
     if d["variant"] == "sockaccel":
         sa = rec.get("sa")
-        if sa is None:
+        if rec.get("sa_inconsistent"):
+            s += "  [counters went backwards during the run: not counted]"
+        elif sa is None:
             s += "  [NOT ATTACHED: counters missing]"
         else:
             red, pas = sa.get("bytes_redirected", 0), sa.get("bytes_passed", 0)
@@ -426,7 +433,7 @@ def fast_path_text(c):
     sc = c.get("sockaccel_counters") or {}
     sh = sc.get("redirected_share")
     if sc.get("runs_without_counters"):
-        return f"{f_pct(sh)} ({sc['runs_without_counters']} runs without counters!)"
+        return f"{f_pct(sh)} ({sc['runs_without_counters']} run(s) without valid counters)"
     if sh is None:
         return "no bytes counted"
     return f"{f_pct(sh)} of {fmt_bytes(sc['bytes_redirected'] + sc['bytes_passed'])}"
@@ -512,11 +519,22 @@ def write_md(path, machine, cells, raw_count, wall):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(sc.get("pass_reasons", {}).items(),
                                                           key=lambda x: -x[1])) or "–"
         if sc.get("runs_without_counters"):
-            reasons += f" ({sc['runs_without_counters']} runs: cgroup not attached!)"
+            reasons += (f" ({sc['runs_without_counters']} run(s) without valid counters: "
+                        f"cgroup detached or counters reset by someone else)")
         segs = c.get("tcp_out_segs") or {}
         L.append(f"| {c['cell']} | {fmt_bytes(sc.get('bytes_redirected', 0))} | "
                  f"{fmt_bytes(sc.get('bytes_passed', 0))} | {f_pct(sc.get('redirected_share'))} "
                  f"| {reasons} | {f_val(segs.get('plain'))} | {f_val(segs.get('sockaccel'))} |")
+    noisy = [(c["cell"], v, o) for c in cells for v, o in (c.get("outside_cpus") or {}).items()
+             if o is not None and o > 0.3]
+    if noisy:
+        L.append("")
+        L.append("## Disturbed cells\n")
+        L.append("Median CPU used outside the benchmark process above 0.3 CPUs during the run "
+                 "(other load on the machine, or kernel threads working for the benchmark); "
+                 "treat these numbers with care:\n")
+        for cell, v, o in noisy:
+            L.append(f"- {cell} / {VNAME.get(v, v)}: {o:.2f} CPUs outside")
     fails = [(c["cell"], v, n) for c in cells for v, n in c["failed"].items() if n]
     if fails:
         L.append("")

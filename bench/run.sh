@@ -67,6 +67,12 @@ WE_LOADED=0
 [ -d /sys/fs/bpf/sockaccel ] || WE_LOADED=1
 
 TMP=$(mktemp -d /tmp/sabench.XXXXXX)
+# Private copies: build/ is shared, and a rebuild during the run (new
+# counter layout, say) must not change the loader that reads our counters.
+cp "$SA" "$TMP/sockaccel" && cp "$SABENCH" "$TMP/sabench" || die "cannot copy the binaries to $TMP"
+SA_MTIME=$(date -r "$SA" '+%F %T' 2>/dev/null)
+SA="$TMP/sockaccel"
+SABENCH="$TMP/sabench"
 NS="sa-bench-$$"
 CG_ON="$CG2/sockaccel-bench-on-$$"
 CG_OFF="$CG2/sockaccel-bench-off-$$"
@@ -296,7 +302,7 @@ fi
 # ------------------------------------------------------------------ report
 WALL=$(($(date +%s) - START))
 python3 "$REPORT" machine "$OUT/machine.json" \
-	git="$GIT" sockaccel_binary="$(date -r "$SA" '+%F %T' 2>/dev/null)" \
+	git="$GIT" sockaccel_binary="$SA_MTIME" \
 	reps="$REPS" seconds="$SECS" redis_n="$REDIS_N" cells="$CELLS_RE" \
 	loadavg_start="$LOAD_START" loadavg_end="$(cut -d' ' -f1-3 /proc/loadavg)" \
 	wall_time="${WALL}s" redis_version="$(redis-server --version 2>/dev/null | awk '{print $3}')" \
