@@ -151,10 +151,16 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		if (reason != SA_R_NONE)
 			return pass(st, c, reason, size);
 		/*
-		 * Announce before the first redirect decision: maybe_evict()
-		 * never removes a socket a peer may have redirected to.
+		 * Announce before the first redirect decision; maybe_evict()
+		 * claims the record with a compare-and-swap, so exactly one
+		 * of the two wins: either the peer leaves and we never
+		 * redirect to it, or it stays for good.
 		 */
-		__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT);
+		if (__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT) &
+		    (SA_PF_EVICTED | SA_PF_DECLINED)) {
+			st->flags |= SA_SF_EVICT_REQ;
+			return pass(st, c, SA_R_PEER_GONE, size);
+		}
 		st->peer_addr = rec->sk_addr;
 		st->flags |= SA_SF_PAIRED;
 		if (rec->netns_cookie != st->netns_cookie)

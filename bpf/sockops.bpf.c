@@ -353,7 +353,7 @@ static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
 	struct sa_peer *rec;
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp;
-	__u32 reason;
+	__u32 reason, flags;
 
 	if (!bsk || !cfg)
 		return;
@@ -361,7 +361,8 @@ static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
 	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_EVICTED))
 		goto stop;
 	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
-	if (!rec || (rec->flags & SA_PF_GOT_REDIRECT))
+	flags = rec ? rec->flags : SA_PF_GOT_REDIRECT;
+	if (flags & SA_PF_GOT_REDIRECT)
 		goto stop;	/* can never be evicted safely any more */
 	if (st->flags & SA_SF_EVICT_REQ) {
 		reason = SA_R_PEER_GONE;
@@ -372,7 +373,9 @@ static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
 			return;	/* nonblocking, or passive child not accepted */
 		reason = SA_R_SELF_BLOCKING;
 	}
-	rec->flags |= SA_PF_EVICTED;
+	/* Claim: fails if a peer announced GOT_REDIRECT since we read flags. */
+	if (__sync_val_compare_and_swap(&rec->flags, flags, flags | SA_PF_EVICTED) != flags)
+		goto stop;
 	bpf_map_delete_elem(&sockaccel_socks, &st->key);
 	st->flags |= SA_SF_EVICTED;
 	sa_count(st->slot, SA_C_SOCKS_EVICTED, 1);
