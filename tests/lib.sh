@@ -172,7 +172,7 @@ attach() {
 
 # Refuse to run over somebody's live sockaccel: tests unload at exit.
 require_not_loaded() {
-	if [ -d /sys/fs/bpf/sockaccel ] && [ -z "${SA_TEST_FORCE:-}" ]; then
+	if [ -d "${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel}" ] && [ -z "${SA_TEST_FORCE:-}" ]; then
 		_SA_NOT_OURS=1
 		die "sockaccel is loaded on this machine; tests would unload it (unload first, or set SA_TEST_FORCE=1)"
 	fi

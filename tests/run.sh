@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "tests must run as root (sudo make test)"; exit 1; }
-if [ -d /sys/fs/bpf/sockaccel ] && [ -z "${SA_TEST_FORCE:-}" ]; then
+if [ -d "${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel}" ] && [ -z "${SA_TEST_FORCE:-}" ]; then
 	echo "sockaccel is loaded on this machine; the tests would unload it."
 	echo "Unload it first (sudo ./unload.sh) or set SA_TEST_FORCE=1."
 	exit 1

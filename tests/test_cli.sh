@@ -8,7 +8,7 @@
 require_root
 require_not_loaded
 
-PINS=/sys/fs/bpf/sockaccel
+PINS=${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel}
 ERR=$(mktemp)
 on_exit "rm -f $ERR"
 
