@@ -91,6 +91,25 @@ static __always_inline long sa_unread_redirected(struct tcp_sock *tp)
 	return psock->msg_tot_len;
 }
 
+/*
+ * Is the peer (known by its tcp_sock) inside sendmsg()/recvmsg() right now?
+ * Both hold a reference on their psock for the whole call
+ * (tcp_bpf_sendmsg(), tcp_bpf_recvmsg()); a psock in one map and in no
+ * call has refcnt 1 (sk_psock_init(), sock_map_link()). A peer with no
+ * psock is not in any sockhash and cannot redirect.
+ */
+static __always_inline bool sa_peer_idle(struct tcp_sock *peer)
+{
+	unsigned long ud = (unsigned long)peer->inet_conn.icsk_inet.sk.sk_user_data;
+	struct sk_psock *psock;
+
+	ud &= SA_SK_USER_DATA_PTRMASK;
+	if (!ud)
+		return true;
+	psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
+	return psock->refcnt.refs.counter == 1;
+}
+
 static __always_inline void sa_emit(struct sa_sock_state *st, __u32 type,
 				    __u32 reason, __u64 cgroup_id)
 {

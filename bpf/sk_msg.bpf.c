@@ -72,6 +72,15 @@ static __always_inline bool tcp_memory_pressure(struct tcp_sock *self)
 	return v != 0;
 }
 
+/* Ask sockops.bpf.c's maybe_leave() to take this socket out of the sockhash. */
+static __always_inline void request_leave(struct sa_sock_state *st, __u32 reason)
+{
+	if (!(st->flags & SA_SF_EVICT_REQ)) {
+		st->leave_reason = reason;
+		st->flags |= SA_SF_EVICT_REQ;
+	}
+}
+
 /* The decision was "no" (reason); account it and hand the bytes to TCP. */
 static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
 				__u32 reason, __u32 size)
@@ -84,6 +93,13 @@ static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
 	c->c[SA_C_BYTES_PASSED] += size;
 	if (reason < SA_R_MAX)
 		c->c[SA_C_REASON_BASE + reason]++;
+	/*
+	 * A direction that keeps going through TCP pays tcp_bpf's pass path,
+	 * slower than plain TCP: after SA_STICKY_BYTES in a row, leave.
+	 */
+	st->passed_run += size;
+	if (st->passed_run > SA_STICKY_BYTES)
+		request_leave(st, SA_R_STAYED_ON_TCP);
 	return SK_PASS;
 }
 
@@ -109,22 +125,24 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	self = bpf_skc_to_tcp_sock(bsk);
 	if (!c || !self)
 		return SK_PASS;
+	/* Left the sockhash in the middle of this sendmsg(): TCP from here. */
+	if (st->flags & SA_SF_EVICTED)
+		return pass(st, c, st->leave_reason, size);
 
 	/*
 	 * This socket turned blocking (fcntl() after a nonblocking connect):
 	 * its own reads are what is at risk. Send through TCP so a segment
-	 * leaves; sockops.bpf.c's maybe_evict() runs on it and takes the
-	 * socket out of the sockhash if nobody ever redirected to it.
+	 * leaves; sockops.bpf.c's maybe_leave() runs on it and takes the
+	 * socket out of the sockhash as soon as that is safe.
 	 */
 	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(self) == 0)
 		return pass(st, c, SA_R_SELF_BLOCKING, size);
+	if (st->flags & SA_SF_EVICT_REQ)
+		return pass(st, c, st->leave_reason, size);
 
 	peer_key.client_isn = st->key.client_isn;
 	peer_key.server_isn = st->key.server_isn;
 	peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
-
-	if (st->flags & SA_SF_EVICT_REQ)
-		return pass(st, c, SA_R_PEER_GONE, size);
 
 	if (!(st->flags & SA_SF_PAIRED)) {
 		struct sa_peer *rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
@@ -133,32 +151,32 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		 * No peer will ever pair: it is remote or not accelerated (no
 		 * record some time after establishment; a local server end
 		 * is inserted within microseconds), or it was not inserted
-		 * (declined), or it left. Pass, and ask maybe_evict() to take
+		 * (declined), or it left. Pass, and ask maybe_leave() to take
 		 * this socket out: tcp_bpf's pass path is slower than TCP's.
 		 */
 		if (!rec) {
 			c->c[SA_C_LOOKUP_MISSES]++;
 			if (bpf_ktime_get_ns() - st->established_ns < SA_PEER_GRACE_NS)
 				return pass(st, c, SA_R_PEER_MISSING, size);
-			st->flags |= SA_SF_EVICT_REQ;
+			request_leave(st, SA_R_PEER_GONE);
 			return pass(st, c, SA_R_PEER_GONE, size);
 		}
 		if (rec->flags & (SA_PF_EVICTED | SA_PF_DECLINED)) {
-			st->flags |= SA_SF_EVICT_REQ;
+			request_leave(st, SA_R_PEER_GONE);
 			return pass(st, c, SA_R_PEER_GONE, size);
 		}
 		reason = verify_peer(st, rec, cfg);
 		if (reason != SA_R_NONE)
 			return pass(st, c, reason, size);
 		/*
-		 * Announce before the first redirect decision; maybe_evict()
+		 * Announce before the first redirect decision; maybe_leave()
 		 * claims the record with a compare-and-swap, so exactly one
 		 * of the two wins: either the peer leaves and we never
 		 * redirect to it, or it stays for good.
 		 */
 		if (__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT) &
 		    (SA_PF_EVICTED | SA_PF_DECLINED)) {
-			st->flags |= SA_SF_EVICT_REQ;
+			request_leave(st, SA_R_PEER_GONE);
 			return pass(st, c, SA_R_PEER_GONE, size);
 		}
 		st->peer_addr = rec->sk_addr;
@@ -175,6 +193,19 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	 * below is the liveness check, and a failed lookup is a pass.
 	 */
 	peer = sa_tcp_sock_at(st->peer_addr);
+
+	/*
+	 * The peer is leaving (maybe_leave()): from now on every verdict
+	 * passes, and this socket follows it out. The full barrier orders
+	 * this sendmsg()'s psock reference (taken in tcp_bpf_sendmsg())
+	 * before the read of the beacon: the leaving side reads that
+	 * reference count after raising the beacon.
+	 */
+	__sync_fetch_and_add(&st->passed_run, 0);
+	if (peer->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON) {
+		request_leave(st, SA_R_PEER_GONE);
+		return pass(st, c, SA_R_PEER_GONE, size);
+	}
 
 	reason = reader_ok(peer, st, cfg);
 	if (reason != SA_R_NONE)
@@ -211,7 +242,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
 		/* The peer left the sockhash (closed or evicted) for good. */
 		st->flags &= ~SA_SF_PAIRED;
-		st->flags |= SA_SF_EVICT_REQ;
+		request_leave(st, SA_R_PEER_GONE);
 		st->peer_addr = 0;
 		c->c[SA_C_LOOKUP_MISSES]++;
 		return pass(st, c, SA_R_PEER_GONE, size);
@@ -219,6 +250,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	if (st->last_reason != SA_R_NONE && st->last_reason != SA_R_UNDECIDED)
 		c->c[SA_C_TO_REDIRECT]++;
 	st->last_reason = SA_R_NONE;
+	st->passed_run = 0;
 	st->bytes_redirected += size;
 	c->c[SA_C_MSGS_REDIRECTED]++;
 	c->c[SA_C_BYTES_REDIRECTED] += size;

@@ -41,16 +41,16 @@ struct sa_listen_key {
 };
 
 /*
- * What a direction (this socket's sends) currently does. A direction may
- * go REDIRECT -> STACK at any time (redirected bytes sit in the peer's
- * psock queue, which tcp_bpf_recvmsg() reads before sk_receive_queue), but
- * STACK -> REDIRECT only once every stack byte has been acked and read.
+ * Leaving the sockhash. tcp_bpf's pass path costs about half of plain TCP's
+ * throughput, so a socket that will not use the fast path again leaves
+ * (sockops.bpf.c, maybe_leave()). While a peer may still redirect to it,
+ * it first raises SA_LEAVING_BEACON in its own bpf_sock_ops_cb_flags: the
+ * one per-socket bit that sock_ops can set and the peer's sk_msg program
+ * can read through its cached tcp_sock pointer. The bit chosen enables
+ * BPF_SOCK_OPS_RTO_CB, which the program ignores.
  */
-enum sa_dir_mode {
-	SA_DIR_REDIRECT = 0,	/* fast path, while the peer stays eligible */
-	SA_DIR_STACK = 1,	/* normal TCP; may return when drained */
-	SA_DIR_OFF = 2,		/* normal TCP for good (policy) */
-};
+#define SA_LEAVING_BEACON	1u	/* BPF_SOCK_OPS_RTO_CB_FLAG */
+#define SA_STICKY_BYTES		(1u << 20)	/* passed in a row: leave */
 
 /* Per-socket flags in struct sa_sock_state.flags. */
 #define SA_SF_INSERTED		(1u << 0)  /* in sockaccel_socks */
@@ -71,12 +71,14 @@ struct sa_sock_state {
 	__u64 bytes_redirected;	/* host byte order: sent via the fast path */
 	__u64 bytes_passed;	/* host byte order: sent via the stack */
 	__u64 established_ns;	/* host byte order: bpf_ktime_get_ns() at insertion */
+	__u64 passed_run;	/* host byte order: bytes passed since the last
+				 * redirect (SA_STICKY_BYTES) */
 	__u64 peer_addr;	/* host byte order: peer's struct tcp_sock, once paired */
 	__u64 peer_consumed;	/* host byte order: redirected bytes the peer had
 				 * read when last checked past backlog_limit */
 	__u64 peer_read_ns;	/* host byte order: when that last grew */
 	__u32 flags;		/* host byte order: SA_SF_* */
-	__u8 dir_mode;		/* enum sa_dir_mode for this socket's sends */
+	__u8 leave_reason;	/* enum sa_reason why it asked to leave */
 	__u8 last_reason;	/* enum sa_reason of the last pass decision */
 	__u16 family;		/* host byte order: AF_INET or AF_INET6 */
 	__u16 local_port;	/* host byte order */
@@ -130,7 +132,8 @@ enum sa_reason {
 	SA_R_CROSS_NETNS,	/* peer in another netns and that is not allowed */
 	SA_R_SELF_BLOCKING,	/* this socket became blocking: leave the map */
 	SA_R_PEER_GONE,		/* no peer will ever pair (not local, declined,
-				 * closed or evicted): leave the map */
+				 * closed or left): leave the map */
+	SA_R_STAYED_ON_TCP,	/* SA_STICKY_BYTES passed in a row: leave */
 	SA_R_MAX,
 	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };

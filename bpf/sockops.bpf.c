@@ -6,7 +6,7 @@
  * either inserted into sockaccel_socks, which gives it tcp_bpf's sendmsg/
  * recvmsg and runs sk_msg.bpf.c on each of its sends, or left alone. Later
  * callbacks trace closes and take a socket back out of the sockhash when it
- * turned blocking before anything was redirected to it (maybe_evict).
+ * turned blocking or will not use the fast path again (maybe_leave).
  */
 #include "common.bpf.h"
 #include "pairing.bpf.h"
@@ -337,20 +337,30 @@ pass:
 }
 
 /*
- * Called for every segment an inserted socket transmits. A socket leaves
- * the sockhash here when it is read in blocking mode now (e.g. fcntl()
- * after a nonblocking connect), or sk_msg.bpf.c found that no peer will
- * ever pair with it (SA_SF_EVICT_REQ) - but only if no peer ever chose to
- * redirect to it: then its psock queue is provably empty and nothing is
- * in flight toward it, so deleting restores tcp_recvmsg()/tcp_sendmsg()
- * without losing a byte (sk_psock_drop()). If a peer did redirect to it,
- * it stays: deleting could discard unread or in-flight bytes.
+ * Called for every segment an inserted socket transmits: the place where a
+ * socket leaves the sockhash, restoring tcp_recvmsg()/tcp_sendmsg(). Why
+ * leave: it is read in blocking mode now (fcntl() after a nonblocking
+ * connect), or sk_msg.bpf.c asked (no peer will pair, or its sends stayed
+ * on TCP, where tcp_bpf's pass path is slower than plain TCP).
+ *
+ * Deleting a socket from the sockhash discards its unread redirected bytes
+ * and any redirect still on its way (sk_psock_drop(), and
+ * sk_psock_queue_msg() once the psock is stopped), so:
+ *  - if no peer ever announced a redirect to it (SA_PF_GOT_REDIRECT), a
+ *    compare-and-swap on its record decides between the two: leave now;
+ *  - otherwise raise SA_LEAVING_BEACON, after which every verdict of the
+ *    peer passes, and leave only once the peer is seen outside sendmsg()
+ *    (no verdict taken before the beacon can still be in flight) and
+ *    nothing redirected is unread. Both sides order their write before
+ *    their read with a full barrier (Dekker), so one of them sees the
+ *    other. Until then the socket stays and tries again next segment.
  */
-static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
+static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 {
 	struct sa_config *cfg = sa_config();
+	struct sa_conn_key peer_key;
+	struct sa_peer *rec, *peer_rec;
 	struct sa_sock_state *st;
-	struct sa_peer *rec;
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp;
 	__u32 reason, flags;
@@ -360,22 +370,36 @@ static __always_inline void maybe_evict(struct bpf_sock_ops *skops)
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
 	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_EVICTED))
 		goto stop;
-	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
-	flags = rec ? rec->flags : SA_PF_GOT_REDIRECT;
-	if (flags & SA_PF_GOT_REDIRECT)
-		goto stop;	/* can never be evicted safely any more */
-	if (st->flags & SA_SF_EVICT_REQ) {
-		reason = SA_R_PEER_GONE;
-	} else {
-		tp = bpf_skc_to_tcp_sock(bsk);
-		if (!tp || (cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) ||
-		    sa_file_nonblocking(tp) != 0)
-			return;	/* nonblocking, or passive child not accepted */
+	tp = bpf_skc_to_tcp_sock(bsk);
+	if (!tp)
+		return;
+	if (st->flags & SA_SF_EVICT_REQ)
+		reason = st->leave_reason;
+	else if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0)
 		reason = SA_R_SELF_BLOCKING;
+	else
+		return;		/* nothing to do; look again next segment */
+
+	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
+	if (!rec)
+		goto stop;	/* no record to coordinate with: stay */
+	flags = rec->flags;
+	if (flags & SA_PF_GOT_REDIRECT) {
+		if (!(skops->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON))
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						  SA_LEAVING_BEACON);
+		__sync_fetch_and_add(&st->passed_run, 0);	/* full barrier */
+		peer_key = st->key;
+		peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
+		peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
+		/* No record: the peer closed (on_state_change()). */
+		if (peer_rec && !sa_peer_idle(sa_tcp_sock_at(peer_rec->sk_addr)))
+			return;
+		if (sa_unread_redirected(tp) != 0)
+			return;	/* unread (or unknown): let the reader drain it */
 	}
-	/* Claim: fails if a peer announced GOT_REDIRECT since we read flags. */
 	if (__sync_val_compare_and_swap(&rec->flags, flags, flags | SA_PF_EVICTED) != flags)
-		goto stop;
+		return;		/* a peer announced meanwhile: decide again */
 	bpf_map_delete_elem(&sockaccel_socks, &st->key);
 	st->flags |= SA_SF_EVICTED;
 	sa_count(st->slot, SA_C_SOCKS_EVICTED, 1);
@@ -427,7 +451,7 @@ int sockaccel_sockops(struct bpf_sock_ops *skops)
 		decide_connection(skops, false);
 		break;
 	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
-		maybe_evict(skops);
+		maybe_leave(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		on_state_change(skops);

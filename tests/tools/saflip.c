@@ -7,6 +7,9 @@
  * without data. Plain TCP restarts the wait and returns the reply; the
  * tcp_bpf recvmsg would return EAGAIN. The server (a nonblocking,
  * event-driven peer) replies after 300 ms.
+ * With --banner the server speaks first and the client reads that banner
+ * while still nonblocking, so bytes were redirected to it before it turned
+ * blocking (it can then only leave the sockhash by the beacon protocol).
  * Output: "recv=<n> errno=<name> reply_ok=<0|1>"; exit 0 when the reply
  * arrived intact.
  */
@@ -18,6 +21,8 @@
 static void on_sig(int sig)
 {
 }
+
+static int banner;
 
 static int server(int lfd)
 {
@@ -34,6 +39,8 @@ static int server(int lfd)
 		if (errno != EAGAIN)
 			return 2;
 	}
+	if (banner && send(fd, "banner-012345678", 16, MSG_NOSIGNAL) != 16)
+		return 2;
 	while (n < 16) {
 		ssize_t r;
 
@@ -64,6 +71,8 @@ int main(int argc, char **argv)
 	int lfd, fd, status, e;
 	pid_t pid;
 
+	if (argc > 2 && !strcmp(argv[2], "--banner"))
+		banner = 1;
 	if (parse_addr(argc > 1 ? argv[1] : "127.0.0.1:0", &ss, &len))
 		die("bad address");
 	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -81,6 +90,21 @@ int main(int argc, char **argv)
 		die("connect");
 	p = (struct pollfd){ fd, POLLOUT, 0 };
 	poll(&p, 1, 5000);
+	if (banner) {
+		int got = 0;
+
+		while (got < 16) {
+			p = (struct pollfd){ fd, POLLIN, 0 };
+			poll(&p, 1, 5000);
+			n = recv(fd, buf + got, 16 - got, 0);
+			if (n <= 0 && errno != EAGAIN)
+				die("banner");
+			if (n > 0)
+				got += n;
+		}
+		if (memcmp(buf, "banner-012345678", 16))
+			die("bad banner");
+	}
 	set_nonblock(fd, 0);	/* from here on: a blocking program */
 
 	sigaction(SIGALRM, &sa, NULL);

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Leaving the sockhash (sockops.bpf.c, maybe_leave()) loses nothing:
+#  1. a direction that stays on TCP (stopped reader) leaves: tcp_bpf's pass
+#     path is slower than plain TCP;
+#  2. a full-duplex echo whose writer outruns the reader: the end that
+#     received redirected bytes leaves by the beacon protocol, then its
+#     peer; every byte verified in both directions;
+#  3. a socket that received redirected bytes and then turned blocking
+#     leaves before its blocking read meets tcp_bpf_recvmsg().
+. "$(dirname "$0")/lib.sh"
+require_root
+require_not_loaded
+
+NS=$(new_netns leave)
+CG=$(new_cgroup leave)
+attach "$CG"
+
+ev0=$(counter socks_evicted)
+out=$(in_cgroup_netns "$CG" "$NS" "$TOOLS/sastall" 127.0.0.1:0 3)
+log "stopped reader: $out"
+check "stopped reader: every byte verified after resuming" [ "${out##*verified=}" = 1 ]
+check "the writer left after staying on TCP (stayed_on_tcp)" \
+	[ "$(counter socks_evicted)" -gt "$ev0" ] && [ "$(counter stayed_on_tcp)" -gt 0 ]
+
+pf=$(mktemp); on_exit "rm -f $pf"
+in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--conns 4 --quiet --timeout 90 &
+SRV=$!
+for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
+ev0=$(counter socks_evicted); gone0=$(counter peer_gone)
+check "full-duplex echo, writer outruns the echo reader: every byte verified" \
+	in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
+	--echo --conns 4 --parallel 4 --bytes 100000000 --write-size 131072 --quiet --timeout 90
+wait "$SRV"
+log "evicted: $(( $(counter socks_evicted) - ev0 )), peer_gone passes: $(( $(counter peer_gone) - gone0 ))"
+check "ends left the sockhash after falling back" [ "$(counter socks_evicted)" -gt "$ev0" ]
+
+ev0=$(counter socks_evicted)
+out=$(in_cgroup_netns "$CG" "$NS" "$TOOLS/saflip" 127.0.0.1:0 --banner)
+log "saflip --banner: $out"
+check "redirected-to socket turned blocking: the reply arrived" [ "${out##*reply_ok=}" = 1 ]
+check "and it left the sockhash" [ "$(counter socks_evicted)" -gt "$ev0" ]
+finish
