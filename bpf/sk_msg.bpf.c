@@ -83,7 +83,7 @@ static __always_inline void request_leave(struct sa_sock_state *st, __u32 reason
 
 /* The decision was "no" (reason); account it and hand the bytes to TCP. */
 static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
-				__u32 reason, __u32 size)
+				const struct sa_config *cfg, __u32 reason, __u32 size)
 {
 	if (st->last_reason == SA_R_NONE)
 		c->c[SA_C_TO_STACK]++;
@@ -95,10 +95,16 @@ static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
 		c->c[SA_C_REASON_BASE + reason]++;
 	/*
 	 * A direction that keeps going through TCP pays tcp_bpf's pass path,
-	 * slower than plain TCP: after SA_STICKY_BYTES in a row, leave.
+	 * slower than plain TCP. After a fallback (rule 3) the sender
+	 * usually blocks within a few send buffers, the stack drains and
+	 * rule 1 brings it back within milliseconds; stay_limit bytes over
+	 * SA_STAY_NS without one redirect means it will not come back.
 	 */
+	if (!st->passed_run)
+		st->passed_since_ns = bpf_ktime_get_ns();
 	st->passed_run += size;
-	if (st->passed_run > SA_STICKY_BYTES)
+	if (st->passed_run > cfg->stay_limit &&
+	    bpf_ktime_get_ns() - st->passed_since_ns > SA_STAY_NS)
 		request_leave(st, SA_R_STAYED_ON_TCP);
 	return SK_PASS;
 }
@@ -127,7 +133,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		return SK_PASS;
 	/* Left the sockhash in the middle of this sendmsg(): TCP from here. */
 	if (st->flags & SA_SF_EVICTED)
-		return pass(st, c, st->leave_reason, size);
+		return pass(st, c, cfg, st->leave_reason, size);
 
 	/*
 	 * This socket turned blocking (fcntl() after a nonblocking connect):
@@ -136,9 +142,9 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	 * socket out of the sockhash as soon as that is safe.
 	 */
 	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(self) == 0)
-		return pass(st, c, SA_R_SELF_BLOCKING, size);
+		return pass(st, c, cfg, SA_R_SELF_BLOCKING, size);
 	if (st->flags & SA_SF_EVICT_REQ)
-		return pass(st, c, st->leave_reason, size);
+		return pass(st, c, cfg, st->leave_reason, size);
 
 	peer_key.client_isn = st->key.client_isn;
 	peer_key.server_isn = st->key.server_isn;
@@ -157,17 +163,17 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		if (!rec) {
 			c->c[SA_C_LOOKUP_MISSES]++;
 			if (bpf_ktime_get_ns() - st->established_ns < SA_PEER_GRACE_NS)
-				return pass(st, c, SA_R_PEER_MISSING, size);
+				return pass(st, c, cfg, SA_R_PEER_MISSING, size);
 			request_leave(st, SA_R_PEER_GONE);
-			return pass(st, c, SA_R_PEER_GONE, size);
+			return pass(st, c, cfg, SA_R_PEER_GONE, size);
 		}
 		if (rec->flags & (SA_PF_EVICTED | SA_PF_DECLINED)) {
 			request_leave(st, SA_R_PEER_GONE);
-			return pass(st, c, SA_R_PEER_GONE, size);
+			return pass(st, c, cfg, SA_R_PEER_GONE, size);
 		}
 		reason = verify_peer(st, rec, cfg);
 		if (reason != SA_R_NONE)
-			return pass(st, c, reason, size);
+			return pass(st, c, cfg, reason, size);
 		/*
 		 * Announce before the first redirect decision; maybe_leave()
 		 * claims the record with a compare-and-swap, so exactly one
@@ -177,7 +183,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		if (__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT) &
 		    (SA_PF_EVICTED | SA_PF_DECLINED)) {
 			request_leave(st, SA_R_PEER_GONE);
-			return pass(st, c, SA_R_PEER_GONE, size);
+			return pass(st, c, cfg, SA_R_PEER_GONE, size);
 		}
 		st->peer_addr = rec->sk_addr;
 		st->flags |= SA_SF_PAIRED;
@@ -204,21 +210,21 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	__sync_fetch_and_add(&st->passed_run, 0);
 	if (peer->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON) {
 		request_leave(st, SA_R_PEER_GONE);
-		return pass(st, c, SA_R_PEER_GONE, size);
+		return pass(st, c, cfg, SA_R_PEER_GONE, size);
 	}
 
 	reason = reader_ok(peer, st, cfg);
 	if (reason != SA_R_NONE)
-		return pass(st, c, reason, size);
+		return pass(st, c, cfg, reason, size);
 
 	/* Rule 1: no byte of this direction left on the stack. */
 	if (self->snd_una != self->write_seq || peer->copied_seq != peer->rcv_nxt)
-		return pass(st, c, SA_R_STACK_PENDING, size);
+		return pass(st, c, cfg, SA_R_STACK_PENDING, size);
 
 	/* Rule 3. */
 	unread = sa_unread_redirected(peer);
 	if (unread < 0 || tcp_memory_pressure(self))
-		return pass(st, c, SA_R_PEER_BACKLOG, size);
+		return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
 	if ((__u64)unread + size > cfg->backlog_limit) {
 		/*
 		 * Only this socket redirects to the peer, so what the peer has
@@ -236,7 +242,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		}
 		if (now - st->peer_read_ns > SA_READER_ACTIVE_NS ||
 		    (__u64)unread + size > cfg->backlog_active)
-			return pass(st, c, SA_R_PEER_BACKLOG, size);
+			return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
 	}
 
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
@@ -245,7 +251,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		request_leave(st, SA_R_PEER_GONE);
 		st->peer_addr = 0;
 		c->c[SA_C_LOOKUP_MISSES]++;
-		return pass(st, c, SA_R_PEER_GONE, size);
+		return pass(st, c, cfg, SA_R_PEER_GONE, size);
 	}
 	if (st->last_reason != SA_R_NONE && st->last_reason != SA_R_UNDECIDED)
 		c->c[SA_C_TO_REDIRECT]++;

@@ -50,7 +50,7 @@ struct sa_listen_key {
  * BPF_SOCK_OPS_RTO_CB, which the program ignores.
  */
 #define SA_LEAVING_BEACON	1u	/* BPF_SOCK_OPS_RTO_CB_FLAG */
-#define SA_STICKY_BYTES		(1u << 20)	/* passed in a row: leave */
+#define SA_STAY_NS		(100 * 1000 * 1000ull)
 
 /* Per-socket flags in struct sa_sock_state.flags. */
 #define SA_SF_INSERTED		(1u << 0)  /* in sockaccel_socks */
@@ -72,7 +72,8 @@ struct sa_sock_state {
 	__u64 bytes_passed;	/* host byte order: sent via the stack */
 	__u64 established_ns;	/* host byte order: bpf_ktime_get_ns() at insertion */
 	__u64 passed_run;	/* host byte order: bytes passed since the last
-				 * redirect (SA_STICKY_BYTES) */
+				 * redirect (sa_config.stay_limit) */
+	__u64 passed_since_ns;	/* host byte order: when that run began */
 	__u64 peer_addr;	/* host byte order: peer's struct tcp_sock, once paired */
 	__u64 peer_consumed;	/* host byte order: redirected bytes the peer had
 				 * read when last checked past backlog_limit */
@@ -133,7 +134,8 @@ enum sa_reason {
 	SA_R_SELF_BLOCKING,	/* this socket became blocking: leave the map */
 	SA_R_PEER_GONE,		/* no peer will ever pair (not local, declined,
 				 * closed or left): leave the map */
-	SA_R_STAYED_ON_TCP,	/* SA_STICKY_BYTES passed in a row: leave */
+	SA_R_STAYED_ON_TCP,	/* stay_limit bytes and SA_STAY_NS passed in a
+				 * row: leave */
 	SA_R_MAX,
 	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };
@@ -175,6 +177,8 @@ struct sa_config {
 				 * at a receiver that is not reading */
 	__u64 backlog_active;	/* host byte order: the same while it keeps
 				 * reading (>= backlog_limit) */
+	__u64 stay_limit;	/* host byte order: bytes a direction may pass
+				 * in a row before its socket leaves */
 };
 
 /* Per-attached-cgroup record, keyed by cgroup id (host byte order u64). */

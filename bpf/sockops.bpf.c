@@ -373,10 +373,15 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return;
+	peer_key = st->key;
+	peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
+	peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
 	if (st->flags & SA_SF_EVICT_REQ)
 		reason = st->leave_reason;
 	else if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0)
 		reason = SA_R_SELF_BLOCKING;
+	else if (peer_rec && (peer_rec->flags & SA_PF_EVICTED))
+		reason = SA_R_PEER_GONE;	/* a receiver whose sender left */
 	else
 		return;		/* nothing to do; look again next segment */
 
@@ -389,9 +394,6 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 						  SA_LEAVING_BEACON);
 		__sync_fetch_and_add(&st->passed_run, 0);	/* full barrier */
-		peer_key = st->key;
-		peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
-		peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
 		/* No record: the peer closed (on_state_change()). */
 		if (peer_rec && !sa_peer_idle(sa_tcp_sock_at(peer_rec->sk_addr)))
 			return;

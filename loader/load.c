@@ -186,6 +186,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	cfg.kernel_flags = kflags;
 	cfg.backlog_limit = o->backlog_limit ? o->backlog_limit : default_backlog_limit();
 	cfg.backlog_active = active_backlog_limit(cfg.backlog_limit);
+	/* Two full send buffers passed in a row: more than one fallback. */
+	cfg.stay_limit = 2 * sysctl_max("/proc/sys/net/ipv4/tcp_wmem", 4u << 20);
 	cfg.allow_cross_netns = o->cross_netns > 0;
 	if (bpf_map_update_elem(bpf_map__fd(ops->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
