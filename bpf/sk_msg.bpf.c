@@ -27,6 +27,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define SA_SEND_SHUTDOWN	2	/* include/net/sock.h */
+
 /* After this long without a peer record, the peer is not local/accelerated. */
 #define SA_PEER_GRACE_NS	(20 * 1000 * 1000ull)
 
@@ -49,6 +51,9 @@ static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_so
 		return SA_R_PEER_BLOCKING;
 	if (sk->sk_rcvlowat > 1)
 		return SA_R_PEER_RCVLOWAT;
+	/* SO_PEEK_OFF: tcp_bpf_recvmsg() peeks from the start regardless. */
+	if (sk->sk_peek_off >= 0)
+		return SA_R_PEER_RXOPTS;
 	if ((sk->__sk_common.skc_flags &
 	     ((1ul << SOCK_RCVTSTAMP) | (1ul << SOCK_RCVTSTAMPNS) |
 	      (1ul << SOCK_TIMESTAMPING_RX_SOFTWARE))) ||
@@ -145,6 +150,13 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		return pass(st, c, cfg, SA_R_SELF_BLOCKING, size);
 	if (st->flags & SA_SF_EVICT_REQ)
 		return pass(st, c, cfg, st->leave_reason, size);
+	/*
+	 * After shutdown(SHUT_WR) (or once closing) tcp_sendmsg_locked()
+	 * fails with EPIPE; a redirect would deliver the bytes after the
+	 * FIN. Let TCP answer.
+	 */
+	if (self->inet_conn.icsk_inet.sk.sk_shutdown & SA_SEND_SHUTDOWN)
+		return pass(st, c, cfg, SA_R_SHUTDOWN, size);
 
 	peer_key.client_isn = st->key.client_isn;
 	peer_key.server_isn = st->key.server_isn;

@@ -134,6 +134,7 @@ enum sa_reason {
 	SA_R_SELF_BLOCKING,	/* this socket became blocking: leave the map */
 	SA_R_PEER_GONE,		/* no peer will ever pair (not local, declined,
 				 * closed or left): leave the map */
+	SA_R_SHUTDOWN,		/* this socket shut down writing: TCP says EPIPE */
 	SA_R_STAYED_ON_TCP,	/* stay_limit bytes and SA_STAY_NS passed in a
 				 * row: leave */
 	SA_R_MAX,

@@ -45,6 +45,7 @@ static const char *const reason_names[SA_R_MAX] = {
 	[SA_R_CROSS_NETNS] = "cross_netns",
 	[SA_R_SELF_BLOCKING] = "self_blocking",
 	[SA_R_PEER_GONE] = "peer_gone",
+	[SA_R_SHUTDOWN] = "shutdown",
 	[SA_R_STAYED_ON_TCP] = "stayed_on_tcp",
 };
 
