@@ -11,6 +11,8 @@
  *
  *   outcome: key=value key=value ...
  *
+ * followed by "stats: app_bytes_sent=N" (payload bytes the application
+ * handed to sockets; for the runner's redirected share, not compared).
  * describing what the application observed: syscall results ("-1/EAGAIN"
  * for failures), byte counts, poll masks, whether every byte matched its
  * PRNG stream. Nothing timing-dependent goes into that line: the same line
@@ -38,6 +40,54 @@
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 
+/*
+ * Every payload byte the application hands to a socket (successful send,
+ * sendto, sendmsg, writev, sendfile, splice into a socket) is counted, so
+ * the runner can compare bytes_redirected with what was really sent:
+ * bytes of a socket that left the sockhash never reach sk_msg, so
+ * bytes_passed alone would overstate the redirected share.
+ */
+static uint64_t g_app_sent;
+
+static ssize_t count_sent(ssize_t n)
+{
+	if (n > 0)
+		__atomic_add_fetch(&g_app_sent, (uint64_t)n, __ATOMIC_RELAXED);
+	return n;
+}
+
+static ssize_t sa_send(int fd, const void *b, size_t n, int fl)
+{
+	return count_sent((send)(fd, b, n, fl));
+}
+
+static ssize_t sa_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *a,
+			 socklen_t al)
+{
+	return count_sent((sendto)(fd, b, n, fl, a, al));
+}
+
+static ssize_t sa_sendmsg(int fd, const struct msghdr *m, int fl)
+{
+	return count_sent((sendmsg)(fd, m, fl));
+}
+
+static ssize_t sa_writev(int fd, const struct iovec *v, int cnt)
+{
+	return count_sent((writev)(fd, v, cnt));
+}
+
+static ssize_t sa_sendfile(int out, int in, off_t *off, size_t n)
+{
+	return count_sent((sendfile)(out, in, off, n));
+}
+
+#define send sa_send
+#define sendto sa_sendto
+#define sendmsg sa_sendmsg
+#define writev sa_writev
+#define sendfile sa_sendfile
+
 #define SETTLE_MS	150	/* loopback delivery, delayed ACKs, Nagle: all done */
 #define IO_WAIT_MS	10000	/* longest wait for one readiness event */
 
@@ -47,6 +97,12 @@ static int g_quick;		/* smaller stress sizes (development) */
 static struct sockaddr_storage g_srv;	/* what clients connect to */
 static socklen_t g_srvlen;
 static const char *g_case = "?";
+static int g_nb;		/* the running case's variant */
+
+static int nb_of_case(void)
+{
+	return g_nb;
+}
 
 /* ------------------------------------------------------------ outcome */
 
@@ -1767,6 +1823,89 @@ static void case_send_close(int nb)
 	close(s);
 }
 
+/*
+ * A reader that keeps pausing: the sender (random writes 1 B..128 KiB)
+ * outruns it, so an accelerated direction falls back to TCP (backlog
+ * limit) and comes back when drained, many times; every byte is checked.
+ */
+struct pr_writer {
+	int fd;
+	uint64_t total;
+	ssize_t sent;
+	int err;
+};
+
+static void *pr_writer_thread(void *arg)
+{
+	struct pr_writer *w = arg;
+	uint64_t rng = 99;
+
+	w->sent = send_stream(w->fd, SEED_C, 0, w->total, 0, &rng);
+	w->err = errno;
+	shutdown(w->fd, SHUT_WR);
+	return NULL;
+}
+
+static void case_pause_resume(int nb)
+{
+	static uint8_t buf[1 << 16];
+	struct pr_writer w = { .total = g_quick ? 8 << 20 : 48 << 20 };
+	uint64_t rx = 0, burst_left, rng = 7, wrng = 11, t0 = now_ns();
+	int64_t bad = -1;
+	int c, s, pauses = 0, eof = 0, err = 0;
+	pthread_t t;
+
+	mk_pair(nb, &c, &s);
+	w.fd = c;
+	pthread_create(&t, NULL, pr_writer_thread, &w);
+	rng = splitmix64(rng);
+	burst_left = (256 << 10) + rng % (6 << 20);
+	while (!eof && !err && ms_since(t0) < 60000) {
+		size_t want;
+		ssize_t n;
+
+		if (!burst_left) {
+			msleep(60);	/* the pause */
+			pauses++;
+			rng = splitmix64(rng);
+			burst_left = (256 << 10) + rng % (6 << 20);
+		}
+		wrng = splitmix64(wrng);
+		want = 1 + wrng % sizeof(buf);
+		if (want > burst_left)
+			want = burst_left;
+		n = recv(s, buf, want, 0);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				wait_ev(s, POLLIN, 1000);
+				continue;
+			}
+			err = errno;
+			break;
+		}
+		if (n == 0) {
+			eof = 1;
+			break;
+		}
+		if (bad < 0) {
+			int64_t b = stream_check(SEED_C, rx, buf, n);
+
+			if (b >= 0)
+				bad = b;
+		}
+		rx += n;
+		burst_left -= n;
+	}
+	pthread_join(t, NULL);
+	oret_e("sent", w.sent, w.err);
+	o("rx=%llu eof=%d err=%s pauses=%d", (unsigned long long)rx, eof, err ? ename(err) : "0",
+	  pauses);
+	if (bad >= 0)
+		o("first_mismatch=%lld", (long long)bad);
+	close(c);
+	close(s);
+}
+
 /* ============================================================ semantics */
 
 static void case_peek(int nb)
@@ -1827,17 +1966,21 @@ static void case_peek(int nb)
 	close(s);
 }
 
-static void case_peek_off(int nb)
+/* SO_PEEK_OFF set before any data (early) or with data already queued. */
+static void peek_off(int early)
 {
 	char b[128];
 	int c, s;
 	ssize_t n;
 
-	mk_pair(nb, &c, &s);
+	mk_pair(nb_of_case(), &c, &s);
+	if (early)
+		oret("set_peek_off", setint(s, SOL_SOCKET, SO_PEEK_OFF, 0));
 	send(c, "hello", 5, MSG_NOSIGNAL);
 	send(c, "world!", 6, MSG_NOSIGNAL);
 	settle();
-	oret("set_peek_off", setint(s, SOL_SOCKET, SO_PEEK_OFF, 0));
+	if (!early)
+		oret("set_peek_off", setint(s, SOL_SOCKET, SO_PEEK_OFF, 0));
 	n = recv(s, b, 3, MSG_PEEK);
 	ostr("peek3", n, b);
 	n = recv(s, b, 3, MSG_PEEK);
@@ -1852,6 +1995,16 @@ static void case_peek_off(int nb)
 	ostr("recv_rest", n, b);
 	close(c);
 	close(s);
+}
+
+static void case_peek_off(int nb)
+{
+	peek_off(1);
+}
+
+static void case_peek_off_mid(int nb)
+{
+	peek_off(0);
 }
 
 static void case_waitall(int nb)
@@ -2014,8 +2167,11 @@ static void case_rcvlowat_mid(int nb)
 	settle();
 	omask("mask110", s);
 	oioctl("fionread", s, FIONREAD);
-	orecv_check("recv", s, 1000, 0, SEED_C, 0);
-	orecv_check("recv_more", s, 1000, MSG_DONTWAIT, SEED_C, 110);
+	{
+		ssize_t n = orecv_check("recv", s, 1000, 0, SEED_C, 0);
+
+		orecv_check("recv_more", s, 1000, MSG_DONTWAIT, SEED_C, n > 0 ? n : 0);
+	}
 	close(c);
 	close(s);
 }
@@ -2163,6 +2319,10 @@ static void case_poll_events(int nb)
 	o("et_shutwr=%s", n == 1 ? maskstr(out[0].events, m) : n == 0 ? "none" : "ERR");
 	ostr("recv_eof", recv(s, b, sizeof(b), 0), b);
 	oret("peer_send_after_shutwr", send(c, "x", 1, MSG_NOSIGNAL));
+	settle();
+	/* Nothing may follow EOF. */
+	ostr("recv_after_eof", recv(s, b, sizeof(b), MSG_DONTWAIT), b);
+	omask("after_eof", s);
 	send(s, "01234567890123456789", 20, MSG_NOSIGNAL);
 	settle();
 	omask("cli_data", c);
@@ -2386,7 +2546,7 @@ static void case_splice_send(int nb)
 			fatal("write pipe");
 		inpipe = n;
 		while (inpipe && ms_since(t0) < 30000) {
-			ssize_t w = splice(p[0], NULL, c, NULL, inpipe, SPLICE_F_MOVE);
+			ssize_t w = count_sent(splice(p[0], NULL, c, NULL, inpipe, SPLICE_F_MOVE));
 
 			if (w < 0) {
 				if (errno == EAGAIN) {
@@ -2707,11 +2867,17 @@ static const struct tcase cases[] = {
 	BOTH("connect_send", case_connect_send, 60, "1 MiB sent right after connect(), then SHUT_WR and reply"),
 	BOTH("slow_accept", case_slow_accept, 60, "8 clients send 256 KiB + SHUT_WR while the server sleeps before accept"),
 	BOTH("server_first", case_server_first, 60, "server banner first, then 50 length-prefixed RPC rounds"),
+	NB("pause_resume", case_pause_resume, "policy", 90, "48 MiB, random writes, reader pausing 60 ms every 0.25..6 MiB: redirect/TCP fallback/return, byte-checked"),
+	BLK("pause_resume", case_pause_resume, 90, "48 MiB, random writes, reader pausing 60 ms every 0.25..6 MiB, byte-checked"),
 	BOTH("send_close", case_send_close, 30, "send 50 KB then close() at once; server reads late"),
 	BOTH("peek", case_peek, 30, "MSG_PEEK partial/full/repeated, then EOF"),
-	BOTH("peek_off", case_peek_off, 30, "SO_PEEK_OFF advancing peeks"),
+	NB("peek_off", case_peek_off, "policy", 30, "SO_PEEK_OFF set before any data, advancing peeks (reader not redirected into by policy)"),
+	BLK("peek_off", case_peek_off, 30, "SO_PEEK_OFF set before any data, advancing peeks"),
+	NB("peek_off_mid", case_peek_off_mid, "policy", 30, "SO_PEEK_OFF set while 11 bytes are queued, advancing peeks"),
+	BLK("peek_off_mid", case_peek_off_mid, 30, "SO_PEEK_OFF set while 11 bytes are queued, advancing peeks"),
 	BOTH("waitall", case_waitall, 30, "MSG_WAITALL across chunks and at EOF"),
-	BOTH("dontwait", case_dontwait, 60, "MSG_DONTWAIT recv on empty, send flood to EAGAIN, drain"),
+	NB("dontwait", case_dontwait, "policy", 60, "MSG_DONTWAIT recv on empty, send flood to EAGAIN, drain (flood exceeds backlog_limit: rule 3 falls back to TCP)"),
+	BLK("dontwait", case_dontwait, 60, "MSG_DONTWAIT recv on empty, send flood to EAGAIN, drain"),
 	BOTH("fionread", case_fionread, 30, "FIONREAD/SIOCINQ/SIOCOUTQ/SIOCOUTQNSD through a stream"),
 	NB("rcvlowat", case_rcvlowat, "policy", 30, "SO_RCVLOWAT=100 before data: poll and recv (reader not redirected into by policy)"),
 	BLK("rcvlowat", case_rcvlowat, 30, "SO_RCVLOWAT=100: blocking recv waits for 100 bytes or EOF"),
@@ -2721,7 +2887,8 @@ static const struct tcase cases[] = {
 	NB("nb2blk_wakeup", case_nb2blk_wakeup, "policy", 30, "nonblocking socket turned blocking after traffic; blocking recv woken by own SHUT_WR"),
 	NB("nb2blk_fresh", case_nb2blk_fresh, "policy", 30, "nonblocking accept, turned blocking at once; blocking recv interrupted by SA_RESTART signal"),
 	BOTH("poll_events", case_poll_events, 30, "poll/epoll (LT and ET) masks: idle, data, drained, SHUT_WR (RDHUP), peer close (HUP)"),
-	BOTH("epollout", case_epollout, 60, "EPOLLOUT gone when the send side is full, back after the reader drains"),
+	NB("epollout", case_epollout, "policy", 60, "EPOLLOUT gone when the send side is full, back after the reader drains (fill exceeds backlog_limit: rule 3)"),
+	BLK("epollout", case_epollout, 60, "EPOLLOUT gone when the send side is full, back after the reader drains"),
 	BOTH("close_unread", case_close_unread, 30, "server closes with unread data: what the client sees (RST)"),
 	BOTH("close_unread_cli", case_close_unread_cli, 30, "client closes with unread data: what the server sees (RST)"),
 	BOTH("linger0", case_linger0, 30, "SO_LINGER {1,0} close: RST, what the peer reads"),
@@ -2792,12 +2959,15 @@ int main(int argc, char **argv)
 		}
 	}
 	g_case = tc->name;
+	g_nb = tc->nb;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, on_alarm);
 	alarm(tc->timeout);
 	tc->fn(tc->nb);
 	alarm(0);
 	printf("outcome: %.*s\n", (int)OUT.n, OUT.s);
+	/* Not part of the outcome: timing may move bytes between calls. */
+	printf("stats: app_bytes_sent=%llu\n", (unsigned long long)g_app_sent);
 	fflush(stdout);
 	return 0;
 }
