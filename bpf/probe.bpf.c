@@ -19,11 +19,16 @@ struct {
 
 const volatile __u32 server_port = 0;	/* host byte order, set before load */
 
+/* A message of exactly this size goes through TCP (the pass path). */
+#define PROBE_PASS_SIZE 7
+
 SEC("sk_msg")
 int sockaccel_probe(struct sk_msg_md *msg)
 {
 	__u32 to = msg->local_port == server_port ? 0 : 1;
 
+	if (msg->size == PROBE_PASS_SIZE)
+		return SK_PASS;
 	bpf_msg_redirect_map(msg, &probe_socks, to, BPF_F_INGRESS);
 	return SK_PASS;
 }

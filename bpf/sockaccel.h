@@ -167,6 +167,7 @@ struct sa_counters {
 #define SA_KF_RECV_WAITS_SAFELY	(1u << 0)  /* tcp_bpf_recvmsg loops on wakeups */
 #define SA_KF_RMEM_CHARGED	(1u << 1)  /* redirected bytes count in sk_rmem_alloc */
 #define SA_KF_FIONREAD		(1u << 2)  /* FIONREAD counts redirected bytes */
+#define SA_KF_FIONREAD_STACK	(1u << 3)  /* ...and bytes that came through TCP */
 
 /* Global configuration: single-entry array, changed live by the loader. */
 struct sa_config {
@@ -194,6 +195,7 @@ enum sa_rule_action { SA_ACT_INCLUDE = 1, SA_ACT_EXCLUDE = 2 };
 #define SA_RULE_REMOTE_PORT	(1u << 1)
 #define SA_RULE_LOCAL_ADDR	(1u << 2)
 #define SA_RULE_REMOTE_ADDR	(1u << 3)
+#define SA_RULE_PORT		(1u << 4)  /* either end's port in local_port_lo..hi */
 
 struct sa_rule {
 	__u8 action;		/* enum sa_rule_action */

@@ -99,6 +99,10 @@ static __always_inline bool rule_matches(const struct sa_rule *r,
 	if ((r->match & SA_RULE_REMOTE_PORT) &&
 	    (st->remote_port < r->remote_port_lo || st->remote_port > r->remote_port_hi))
 		return false;
+	if ((r->match & SA_RULE_PORT) &&
+	    (st->local_port < r->local_port_lo || st->local_port > r->local_port_hi) &&
+	    (st->remote_port < r->local_port_lo || st->remote_port > r->local_port_hi))
+		return false;
 	if ((r->match & SA_RULE_LOCAL_ADDR) &&
 	    !prefix_match(st->local_ip6, r->local_addr6, r->local_prefix))
 		return false;

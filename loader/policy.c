@@ -27,14 +27,16 @@ static void usage_policy(void)
 	       "apply to new connections at once, without reloading.\n"
 	       "\n"
 	       "MATCH:\n"
+	       "  --port P[-Q]           either end's port: both sockets of a connection to\n"
+	       "                         (or from) that port\n"
 	       "  --local-port P[-Q]     this socket's port (a server's listening port)\n"
 	       "  --remote-port P[-Q]    the peer's port\n"
 	       "  --local-addr CIDR      this socket's address (IPv4 or IPv6 prefix)\n"
 	       "  --remote-addr CIDR     the peer's address\n"
 	       "\n"
 	       "Examples:\n"
-	       "  # a program that reads with splice(): keep its port on TCP\n"
-	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app exclude --local-port 8080\n"
+	       "  # a program that reads with splice(): keep its connections on TCP\n"
+	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app exclude --port 8080\n"
 	       "  # accelerate only 10.0.0.0/8 peers\n"
 	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app include --remote-addr 10.0.0.0/8\n"
 	       "  sockaccel policy default --cgroup /sys/fs/cgroup/app exclude\n"
@@ -128,6 +130,11 @@ static void show(const char *path, const struct sa_policy *p)
 		else
 			printf("  %u: %s", i + 1, r->action == SA_ACT_EXCLUDE ? "exclude" : "include");
 #define SEP (opt_json ? "," : (first ? " " : " and "))
+		if (r->match & SA_RULE_PORT) {
+			printf(opt_json ? "%s\"port\":\"%u-%u\"" : "%sport %u-%u", SEP,
+			       r->local_port_lo, r->local_port_hi);
+			first = false;
+		}
 		if (r->match & SA_RULE_LOCAL_PORT) {
 			printf(opt_json ? "%s\"local_port\":\"%u-%u\"" : "%slocal port %u-%u", SEP,
 			       r->local_port_lo, r->local_port_hi);
@@ -188,6 +195,10 @@ int cmd_policy(int argc, char **argv)
 			cgroup = v;
 		} else if (!strcmp(a, "--pid")) {
 			pid = v;
+		} else if (!strcmp(a, "--port")) {
+			if (parse_ports(v, &rule.local_port_lo, &rule.local_port_hi))
+				return 1;
+			rule.match |= SA_RULE_PORT;
 		} else if (!strcmp(a, "--local-port")) {
 			if (parse_ports(v, &rule.local_port_lo, &rule.local_port_hi))
 				return 1;

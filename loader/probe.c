@@ -93,6 +93,34 @@ static bool probe_recv_waits(struct pair *p)
 	return r.ret == 1;
 }
 
+/*
+ * FIONREAD on a socket in a sockhash holding only bytes that came through
+ * TCP (the probe program passes 7-byte messages): tcp_bpf_ioctl() may
+ * count the psock only.
+ */
+static bool probe_fionread_stack(struct pair *p)
+{
+	char buf[7] = { 0 };
+	int n = -1, i;
+
+	if (send(p->cfd, buf, sizeof(buf), MSG_NOSIGNAL) != sizeof(buf))
+		return false;
+	for (i = 0; i < 50; i++) {
+		struct timespec d = { 0, 2 * 1000 * 1000 };
+
+		if (ioctl(p->sfd, FIONREAD, &n) == 0 && n == (int)sizeof(buf))
+			break;
+		nanosleep(&d, NULL);
+	}
+	/* Drain it (recv() works on stack bytes), bounded. */
+	for (i = 0; i < 50 && recv(p->sfd, buf, sizeof(buf), MSG_DONTWAIT) <= 0; i++) {
+		struct timespec d = { 0, 2 * 1000 * 1000 };
+
+		nanosleep(&d, NULL);
+	}
+	return n == (int)sizeof(buf);
+}
+
 /* FIONREAD on a socket holding only redirected bytes (tcp_bpf_ioctl()). */
 static bool probe_fionread(struct pair *p)
 {
@@ -119,7 +147,7 @@ int run_kernel_probe(__u32 *flags, bool report)
 	__u32 zero = 0, one = 1;
 	__u64 cfd, sfd;		/* a sockmap with 8-byte values takes u64 fds */
 	int link = -1, ret = -1, map;
-	bool fion = false, waits = false;
+	bool fion = false, fion_stack = false, waits = false;
 
 	*flags = 0;
 	if (pair_open(&p)) {
@@ -149,9 +177,12 @@ int run_kernel_probe(__u32 *flags, bool report)
 		goto out;
 	}
 	fion = probe_fionread(&p);
+	fion_stack = probe_fionread_stack(&p);
 	waits = probe_recv_waits(&p);
 	if (fion)
 		*flags |= SA_KF_FIONREAD;
+	if (fion_stack)
+		*flags |= SA_KF_FIONREAD_STACK;
 	if (waits)
 		*flags |= SA_KF_RECV_WAITS_SAFELY;
 	ret = 0;

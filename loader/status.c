@@ -95,16 +95,20 @@ int read_counters(__u32 slot, struct sa_counters *sum)
 void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 {
 	bool waits = flags & SA_KF_RECV_WAITS_SAFELY, fion = flags & SA_KF_FIONREAD;
+	bool fion_stack = flags & SA_KF_FIONREAD_STACK;
 
 	if (json) {
-		fprintf(f, "{\"recv_waits_safely\":%s,\"fionread_counts_redirected\":%s}",
-			waits ? "true" : "false", fion ? "true" : "false");
+		fprintf(f, "{\"recv_waits_safely\":%s,\"fionread_counts_redirected\":%s,"
+			"\"fionread_counts_tcp\":%s}",
+			waits ? "true" : "false", fion ? "true" : "false",
+			fion_stack ? "true" : "false");
 		return;
 	}
 	fprintf(f, "  kernel       blocking reads: %s\n",
 		waits ? "safe (tcp_bpf_recvmsg waits again after wakeups)"
 		      : "unsafe (tcp_bpf_recvmsg returns EAGAIN on wakeups): blocking sockets stay on TCP");
-	fprintf(f, "               FIONREAD on redirected bytes: %s\n", fion ? "counted" : "not counted");
+	fprintf(f, "               FIONREAD on redirected bytes: %s; on bytes through TCP: %s\n",
+		fion ? "counted" : "not counted", fion_stack ? "counted" : "not counted");
 }
 
 static void print_counters_json(const struct sa_counters *c)
