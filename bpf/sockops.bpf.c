@@ -379,25 +379,41 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 		return;
 	peer_key = st->key;
 	peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
-	peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
-	if (st->flags & SA_SF_EVICT_REQ)
+	peer_rec = NULL;
+	if (st->flags & SA_SF_EVICT_REQ) {
 		reason = st->leave_reason;
-	else if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0)
+	} else if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0) {
 		reason = SA_R_SELF_BLOCKING;
-	else if (peer_rec && (peer_rec->flags & SA_PF_EVICTED))
-		reason = SA_R_PEER_GONE;	/* a receiver whose sender left */
-	else
-		return;		/* nothing to do; look again next segment */
+	} else {
+		/*
+		 * A receiver whose sender left: every leaver raises the
+		 * beacon, read through the paired address when we have one
+		 * (no map lookup per segment); a socket that never sent
+		 * looks at its peer's record instead.
+		 */
+		if (st->peer_addr) {
+			if (!(sa_tcp_sock_at(st->peer_addr)->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON))
+				return;
+		} else {
+			peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
+			if (!peer_rec || !(peer_rec->flags & SA_PF_EVICTED))
+				return;	/* nothing to do; look again next segment */
+		}
+		reason = SA_R_PEER_GONE;
+	}
 
 	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
 	if (!rec)
 		goto stop;	/* no record to coordinate with: stay */
+	/* Raised by every leaver: its peer follows it out (above). */
+	if (!(skops->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON))
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+					  SA_LEAVING_BEACON);
 	flags = rec->flags;
 	if (flags & SA_PF_GOT_REDIRECT) {
-		if (!(skops->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON))
-			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-						  SA_LEAVING_BEACON);
 		__sync_fetch_and_add(&st->passed_run, 0);	/* full barrier */
+		if (!peer_rec)
+			peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
 		/* No record: the peer closed (on_state_change()). */
 		if (peer_rec && !sa_peer_idle(sa_tcp_sock_at(peer_rec->sk_addr)))
 			return;
