@@ -94,50 +94,30 @@ static bool probe_recv_waits(struct pair *p)
 }
 
 /*
- * FIONREAD on a socket in a sockhash holding only bytes that came through
- * TCP (the probe program passes 7-byte messages): tcp_bpf_ioctl() may
- * count the psock only.
+ * Send len bytes from the client end, then FIONREAD on the server end
+ * (tcp_bpf_ioctl()), waiting briefly for them; drains what arrived.
+ * Returns whether FIONREAD counted them all.
  */
-static bool probe_fionread_stack(struct pair *p)
+static bool fionread_counts(struct pair *p, size_t len)
 {
-	char buf[7] = { 0 };
+	char buf[128] = { 0 };
 	int n = -1, i;
 
-	if (send(p->cfd, buf, sizeof(buf), MSG_NOSIGNAL) != sizeof(buf))
+	if (len > sizeof(buf) || send(p->cfd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return false;
 	for (i = 0; i < 50; i++) {
 		struct timespec d = { 0, 2 * 1000 * 1000 };
 
-		if (ioctl(p->sfd, FIONREAD, &n) == 0 && n == (int)sizeof(buf))
+		if (ioctl(p->sfd, FIONREAD, &n) == 0 && n == (int)len)
 			break;
 		nanosleep(&d, NULL);
 	}
-	/* Drain it (recv() works on stack bytes), bounded. */
 	for (i = 0; i < 50 && recv(p->sfd, buf, sizeof(buf), MSG_DONTWAIT) <= 0; i++) {
 		struct timespec d = { 0, 2 * 1000 * 1000 };
 
 		nanosleep(&d, NULL);
 	}
-	return n == (int)sizeof(buf);
-}
-
-/* FIONREAD on a socket holding only redirected bytes (tcp_bpf_ioctl()). */
-static bool probe_fionread(struct pair *p)
-{
-	char buf[100] = { 0 };
-	int n = -1, i;
-
-	if (send(p->cfd, buf, sizeof(buf), MSG_NOSIGNAL) != sizeof(buf))
-		return false;
-	for (i = 0; i < 50; i++) {
-		struct timespec d = { 0, 2 * 1000 * 1000 };
-
-		if (ioctl(p->sfd, FIONREAD, &n) == 0 && n == (int)sizeof(buf))
-			break;
-		nanosleep(&d, NULL);
-	}
-	recv(p->sfd, buf, sizeof(buf), MSG_DONTWAIT);
-	return n == (int)sizeof(buf);
+	return n == (int)len;
 }
 
 int run_kernel_probe(__u32 *flags, bool report)
@@ -176,8 +156,9 @@ int run_kernel_probe(__u32 *flags, bool report)
 		err_errno(errno, NULL, "probe: cannot insert sockets");
 		goto out;
 	}
-	fion = probe_fionread(&p);
-	fion_stack = probe_fionread_stack(&p);
+	/* 100 bytes are redirected; the probe program passes 7-byte messages. */
+	fion = fionread_counts(&p, 100);
+	fion_stack = fionread_counts(&p, 7);
 	waits = probe_recv_waits(&p);
 	if (fion)
 		*flags |= SA_KF_FIONREAD;

@@ -122,22 +122,6 @@ spawn() {
 	echo "$SPAWNED" >> "$_SA_STATE/pids"
 }
 
-# bg CMD...: start in the background, remember the pid for cleanup.
-# spawn CG NS CMD...: start CMD in the background inside cgroup CG and
-# netns NS (NS may be "" for the current one); SPAWNED is its pid (the
-# shell execs, so SPAWNED is CMD's own pid and can be signalled).
-spawn() {
-	local cg=$1 ns=$2; shift 2
-	if [ -n "$ns" ]; then
-		sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec ip netns exec "$ns" "$@"' \
-			sh "$cg" "$ns" "$@" &
-	else
-		sh -c 'echo $$ > "$1/cgroup.procs" && shift 2 && exec "$@"' sh "$cg" "" "$@" &
-	fi
-	SPAWNED=$!
-	echo "$SPAWNED" >> "$_SA_STATE/pids"
-}
-
 # bg CMD...: start in the background (from the test's own shell, not a
 # subshell), remember the pid for cleanup; $! is the pid afterwards.
 bg() {
