@@ -423,6 +423,7 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 	if (__sync_val_compare_and_swap(&rec->flags, flags, flags | SA_PF_EVICTED) != flags)
 		return;		/* a peer announced meanwhile: decide again */
 	bpf_map_delete_elem(&sockaccel_socks, &st->key);
+	st->leave_reason = reason;
 	st->flags |= SA_SF_EVICTED;
 	sa_count(st->slot, SA_C_SOCKS_EVICTED, 1);
 	if (cfg->trace)
