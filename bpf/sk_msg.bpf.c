@@ -257,6 +257,24 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 			return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
 	}
 
+	/*
+	 * A stream of small writes that keeps finding the reader behind is
+	 * cheaper on plain TCP: leave when three quarters of a window did.
+	 * This message still goes the fast path; the next ones pass, and
+	 * their first segment lets maybe_leave() act.
+	 */
+	if (size < SA_SMALL_MSG) {
+		st->small_msgs++;
+		if (unread > 0)
+			st->small_behind++;
+		if (st->small_msgs >= SA_SMALL_WINDOW) {
+			if (4 * st->small_behind >= 3 * st->small_msgs)
+				request_leave(st, SA_R_SMALL_STREAM);
+			st->small_msgs = 0;
+			st->small_behind = 0;
+		}
+	}
+
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
 		/* The peer left the sockhash (closed or evicted) for good. */
 		st->flags &= ~SA_SF_PAIRED;

@@ -47,6 +47,7 @@ static const char *const reason_names[SA_R_MAX] = {
 	[SA_R_PEER_GONE] = "peer_gone",
 	[SA_R_SHUTDOWN] = "shutdown",
 	[SA_R_STAYED_ON_TCP] = "stayed_on_tcp",
+	[SA_R_SMALL_STREAM] = "small_stream",
 };
 
 const char *reason_name(unsigned int r)
