@@ -27,16 +27,17 @@ struct {
 } sockaccel_peers SEC(".maps");
 
 /*
- * Listening sockets in attached cgroups -> kernel address of their
- * tcp_sock, so a passive child can consult its listener's current
- * O_NONBLOCK at establishment (the child has no struct socket until
- * accept()). Entries leave when the listener closes (STATE_CB).
+ * Listening sockets in attached cgroups (struct sa_listener), so a passive
+ * child can consult its listener's current O_NONBLOCK at establishment
+ * (the child has no struct socket until accept()), and a client can see
+ * whether connections to that port are short. Entries leave when the
+ * listener closes (STATE_CB).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct sa_listen_key);
-	__type(value, __u64);
+	__type(value, struct sa_listener);
 } sockaccel_listeners SEC(".maps");
 
 struct {

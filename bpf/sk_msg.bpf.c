@@ -136,6 +136,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	self = bpf_skc_to_tcp_sock(bsk);
 	if (!c || !self)
 		return SK_PASS;
+	st->msgs++;
 	/* Left the sockhash in the middle of this sendmsg(): TCP from here. */
 	if (st->flags & SA_SF_EVICTED)
 		return pass(st, c, cfg, st->leave_reason, size);

@@ -32,13 +32,32 @@ struct sa_conn_key {
 	__u32 role;		/* host byte order: enum sa_role stored here */
 };
 
-/* Listener sockhash key: a listening socket per (netns, family, port). */
+/* Listener map key: a listening socket per (netns, family, port). */
 struct sa_listen_key {
 	__u64 netns_cookie;	/* host byte order */
 	__u16 port;		/* host byte order */
 	__u16 family;		/* host byte order: AF_INET or AF_INET6 */
 	__u32 pad;		/* zero */
 };
+
+/*
+ * A listening socket in an attached cgroup, and what its connections did
+ * (sockaccel_listeners). A psock costs a connection its setup and teardown
+ * (measured: connect, 64 B each way, close at 0.7-0.9x of plain); when the
+ * connections to a port exchange only a message or two, the fast path does
+ * not pay that back, and new ones stay on TCP.
+ */
+struct sa_listener {
+	__u64 sk_addr;		/* host byte order: its struct tcp_sock */
+	__u32 avg_msgs;		/* host byte order: EWMA (1/8) of messages each
+				 * closed socket sent, x16 fixed point */
+	__u32 samples;		/* host byte order: closed sockets seen (saturates) */
+	__u32 skipped;		/* host byte order: connections left on TCP */
+	__u32 pad;		/* zero */
+};
+#define SA_SHORT_MSGS		4	/* fewer on average: short connections */
+#define SA_SHORT_MIN_SAMPLES	16	/* before judging a port */
+#define SA_SHORT_PROBE_EVERY	32	/* still insert one in this many */
 
 /*
  * Leaving the sockhash. tcp_bpf's pass path costs about half of plain TCP's
@@ -85,6 +104,7 @@ struct sa_sock_state {
 	__u64 passed_run;	/* host byte order: bytes passed since the last
 				 * redirect (sa_config.stay_limit) */
 	__u64 passed_since_ns;	/* host byte order: when that run began */
+	__u32 msgs;		/* host byte order: messages sent (sk_msg runs) */
 	__u32 small_msgs;	/* host byte order: small messages redirected in
 				 * the current window (SA_SMALL_WINDOW) */
 	__u32 small_behind;	/* host byte order: ...that found the peer with
@@ -154,6 +174,8 @@ enum sa_reason {
 				 * row: leave */
 	SA_R_SMALL_STREAM,	/* streams small writes to a reader that lags:
 				 * TCP's autocork is cheaper, leave */
+	SA_R_SHORT_CONN,	/* connections to this port are short: a psock
+				 * would cost more than it saves */
 	SA_R_MAX,
 	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };
@@ -198,6 +220,9 @@ struct sa_config {
 				 * reading (>= backlog_limit) */
 	__u64 stay_limit;	/* host byte order: bytes a direction may pass
 				 * in a row before its socket leaves */
+	__u32 skip_short;	/* host byte order: 1 = leave short connections
+				 * (struct sa_listener) on TCP */
+	__u32 pad;		/* zero */
 };
 
 /* Per-attached-cgroup record, keyed by cgroup id (host byte order u64). */

@@ -129,11 +129,11 @@ static __always_inline bool policy_allows(__u32 slot, const struct sa_sock_state
 	return pol->default_action != SA_ACT_EXCLUDE;
 }
 
-static __always_inline void listen_key(struct bpf_sock_ops *skops,
+static __always_inline void listen_key(struct bpf_sock_ops *skops, __u16 port,
 				       struct sa_listen_key *k)
 {
 	k->netns_cookie = bpf_get_netns_cookie(skops);
-	k->port = skops->local_port;
+	k->port = port;
 	k->family = skops->family;
 	k->pad = 0;
 }
@@ -141,19 +141,19 @@ static __always_inline void listen_key(struct bpf_sock_ops *skops,
 static __always_inline void remember_listener(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *bsk = skops->sk;
+	struct sa_listener l = {};
 	struct sa_listen_key k;
 	struct tcp_sock *tp;
-	__u64 addr;
 
 	if (!bsk)
 		return;
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return;
-	listen_key(skops, &k);
-	addr = (__u64)(unsigned long)tp;
+	listen_key(skops, skops->local_port, &k);
+	l.sk_addr = (__u64)(unsigned long)tp;
 	/* Latest listener on the port wins (SO_REUSEPORT groups share a mode). */
-	bpf_map_update_elem(&sockaccel_listeners, &k, &addr, BPF_ANY);
+	bpf_map_update_elem(&sockaccel_listeners, &k, &l, BPF_ANY);
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 				  BPF_SOCK_OPS_STATE_CB_FLAG);
 }
@@ -166,21 +166,61 @@ static __always_inline void remember_listener(struct bpf_sock_ops *skops)
 static __always_inline int listener_nonblocking(struct bpf_sock_ops *skops)
 {
 	struct sa_listen_key k;
+	struct sa_listener *l;
 	struct tcp_sock *ltp;
-	__u64 *addr;
 
-	listen_key(skops, &k);
-	addr = bpf_map_lookup_elem(&sockaccel_listeners, &k);
-	if (!addr)
+	listen_key(skops, skops->local_port, &k);
+	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
+	if (!l)
 		return -1;
 	/*
 	 * The listener is alive: it is the socket this child is being
 	 * accepted on, and its entry leaves at its close (on_state_change).
 	 */
-	ltp = sa_tcp_sock_at(*addr);
+	ltp = sa_tcp_sock_at(l->sk_addr);
 	if (ltp->inet_conn.icsk_inet.sk.__sk_common.skc_state != SA_TCP_LISTEN)
 		return -1;
 	return sa_file_nonblocking(ltp);
+}
+
+/*
+ * A client connecting to a listener in its own netns whose connections
+ * exchanged fewer than SA_SHORT_MSGS messages per socket on average stays
+ * on TCP; one connection in SA_SHORT_PROBE_EVERY is inserted anyway so
+ * the average follows the traffic. The server end follows its client
+ * (inserted only if the client is), so both ends always agree.
+ */
+static __always_inline bool short_connections(struct bpf_sock_ops *skops,
+					      const struct sa_config *cfg, __u16 remote_port)
+{
+	struct sa_listen_key k;
+	struct sa_listener *l;
+
+	if (!cfg->skip_short)
+		return false;
+	listen_key(skops, remote_port, &k);
+	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
+	if (!l || l->samples < SA_SHORT_MIN_SAMPLES ||
+	    l->avg_msgs >= SA_SHORT_MSGS * 16)
+		return false;
+	return l->skipped++ % SA_SHORT_PROBE_EVERY != 0;
+}
+
+/* At close: fold what this socket sent into its listener's average. */
+static __always_inline void account_listener(struct bpf_sock_ops *skops,
+					     const struct sa_sock_state *st)
+{
+	struct sa_listen_key k;
+	struct sa_listener *l;
+	__u32 sample = st->msgs > 0xffff ? 0xffff * 16 : st->msgs * 16;
+
+	listen_key(skops, st->key.role == SA_ROLE_SERVER ? st->local_port : st->remote_port, &k);
+	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
+	if (!l)
+		return;
+	l->avg_msgs = l->samples ? l->avg_msgs - l->avg_msgs / 8 + sample / 8 : sample;
+	if (l->samples < 0xffffffff)
+		l->samples++;
 }
 
 static __always_inline void count_reason(__u32 slot, __u32 reason)
@@ -191,7 +231,7 @@ static __always_inline void count_reason(__u32 slot, __u32 reason)
 static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool active)
 {
 	struct sa_config *cfg = sa_config();
-	struct sa_sock_state *st;
+	struct sa_sock_state tmp = {}, *st;
 	struct sa_peer rec = {}, *client = NULL;
 	struct sa_conn_key client_key;
 	struct bpf_sock *bsk = skops->sk;
@@ -210,13 +250,10 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	slot = cgroup_slot(sa_sk(tp), &cgroup_id);
 	sa_count(slot, SA_C_SOCKS_SEEN, 1);
 
-	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0,
-				BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st)
-		return;
-	st->slot = slot;
-	st->netns_cookie = bpf_get_netns_cookie(skops);
-	fill_addresses(skops, st);
+	/* Decided on the stack; only an inserted socket gets sk_storage. */
+	tmp.slot = slot;
+	tmp.netns_cookie = bpf_get_netns_cookie(skops);
+	fill_addresses(skops, &tmp);
 
 	/*
 	 * Keys: both ISNs, recovered from counters that started at zero.
@@ -226,13 +263,13 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 * rcv_nxt = client ISN + 1 + data (TFO SYN data included).
 	 */
 	if (active) {
-		st->key.client_isn = skops->snd_una - (__u32)skops->bytes_acked;
-		st->key.server_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
-		st->key.role = SA_ROLE_CLIENT;
+		tmp.key.client_isn = skops->snd_una - (__u32)skops->bytes_acked;
+		tmp.key.server_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
+		tmp.key.role = SA_ROLE_CLIENT;
 	} else {
-		st->key.client_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
-		st->key.server_isn = skops->snd_una - 1 - (__u32)skops->bytes_acked;
-		st->key.role = SA_ROLE_SERVER;
+		tmp.key.client_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
+		tmp.key.server_isn = skops->snd_una - 1 - (__u32)skops->bytes_acked;
+		tmp.key.role = SA_ROLE_SERVER;
 	}
 
 	/*
@@ -244,14 +281,14 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 * plain TCP's throughput).
 	 */
 	if (!active) {
-		client_key = st->key;
+		client_key = tmp.key;
 		client_key.role = SA_ROLE_CLIENT;
 		client = bpf_map_lookup_elem(&sockaccel_peers, &client_key);
 		if (!client) {
 			reason = SA_R_PEER_MISSING;
 			goto pass;
 		}
-		reason = verify_peer(st, client, cfg);
+		reason = verify_peer(&tmp, client, cfg);
 		if (reason != SA_R_NONE)
 			goto pass;
 	}
@@ -261,7 +298,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 		reason = SA_R_REPAIR;
 		goto pass;
 	}
-	if (!policy_allows(slot, st)) {
+	if (!policy_allows(slot, &tmp)) {
 		reason = SA_R_POLICY;
 		goto pass;
 	}
@@ -286,6 +323,16 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 			}
 		}
 	}
+	if (active && short_connections(skops, cfg, tmp.remote_port)) {
+		reason = SA_R_SHORT_CONN;
+		goto pass;
+	}
+
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0,
+				BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	*st = tmp;
 
 	/* The public record first: a peer that finds the key finds this too. */
 	rec.sk_addr = (__u64)(unsigned long)tp;
@@ -319,10 +366,9 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	st->established_ns = bpf_ktime_get_ns();
 	sa_count(slot, SA_C_SOCKS_ADDED, 1);
 	/*
-	 * STATE: trace and count the close. WRITE_HDR_OPT: a callback on every
-	 * segment this socket transmits (no option bytes are reserved), used
-	 * to leave the sockhash if it turns blocking; switched off once that
-	 * can no longer happen.
+	 * STATE: count the close, feed the listener's statistics, trace.
+	 * WRITE_HDR_OPT: a callback on every segment this socket transmits
+	 * (no option bytes are reserved), where maybe_leave() runs.
 	 */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 				  BPF_SOCK_OPS_STATE_CB_FLAG |
@@ -335,9 +381,8 @@ pass:
 	if (client)
 		__sync_fetch_and_or(&client->flags, SA_PF_DECLINED);
 	count_reason(slot, reason);
-	st->last_reason = reason;
 	if (cfg->trace)
-		sa_emit(st, SA_EV_PASSED, reason, cgroup_id);
+		sa_emit(&tmp, SA_EV_PASSED, reason, cgroup_id);
 }
 
 /*
@@ -445,7 +490,7 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 	if (skops->args[0] == SA_TCP_LISTEN) {
 		struct sa_listen_key k;
 
-		listen_key(skops, &k);
+		listen_key(skops, skops->local_port, &k);
 		bpf_map_delete_elem(&sockaccel_listeners, &k);
 		return;
 	}
@@ -454,6 +499,7 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 		return;
 	/* The sockhash entry goes with the socket (sock_map_close/unhash). */
 	bpf_map_delete_elem(&sockaccel_peers, &st->key);
+	account_listener(skops, st);
 	sa_count(st->slot, SA_C_SOCKS_CLOSED, 1);
 	cfg = sa_config();
 	if (cfg && cfg->trace)

@@ -56,6 +56,7 @@ struct load_opts {
 	__u32 max_socks;
 	__u64 backlog_limit;
 	int cross_netns;	/* -1 keep, 0 off, 1 on */
+	int skip_short;		/* -1 keep, 0 accelerate short connections, 1 skip */
 };
 int do_load(const struct load_opts *o, bool *loaded_now);
 int run_kernel_probe(__u32 *flags, bool report);

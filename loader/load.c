@@ -156,6 +156,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		}
 		if (o->cross_netns >= 0)
 			cfg.allow_cross_netns = o->cross_netns;
+		if (o->skip_short >= 0)
+			cfg.skip_short = o->skip_short;
 		if (write_config(&cfg))
 			return err_errno(errno, NULL, "cannot update config");
 		return 0;
@@ -189,6 +191,7 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	/* Two full send buffers passed in a row: more than one fallback. */
 	cfg.stay_limit = 2 * sysctl_max("/proc/sys/net/ipv4/tcp_wmem", 4u << 20);
 	cfg.allow_cross_netns = o->cross_netns > 0;
+	cfg.skip_short = o->skip_short != 0;
 	if (bpf_map_update_elem(bpf_map__fd(ops->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
 		goto cleanup;
@@ -239,6 +242,7 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 		{ "max-socks", required_argument, NULL, 'm' },
 		{ "backlog-limit", required_argument, NULL, 'b' },
 		{ "cross-netns", required_argument, NULL, 'x' },
+		{ "short-conns", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -247,6 +251,7 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 
 	memset(o, 0, sizeof(*o));
 	o->cross_netns = -1;
+	o->skip_short = -1;
 	optind = 1;
 	opterr = 0;	/* our own one-line errors */
 	while ((c = getopt_long(argc, argv, ":c:p:h", longopts, NULL)) != -1) {
@@ -279,6 +284,14 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 			else
 				return err_msg("invalid --cross-netns '%s' (on or off)", optarg);
 			break;
+		case 's':
+			if (strcmp(optarg, "tcp") == 0)
+				o->skip_short = 1;
+			else if (strcmp(optarg, "accelerate") == 0)
+				o->skip_short = 0;
+			else
+				return err_msg("invalid --short-conns '%s' (tcp or accelerate)", optarg);
+			break;
 		case 'h':
 			usage();
 			exit(0);
@@ -301,6 +314,7 @@ bad:
 static void usage_load(void)
 {
 	printf("Usage: sockaccel load [--max-socks N] [--backlog-limit BYTES] [--cross-netns on|off]\n"
+	       "                      [--short-conns tcp|accelerate]\n"
 	       "\n"
 	       "Load the programs and maps, pin them under %s and return.\n"
 	       "Nothing is accelerated until a cgroup is attached. Loading again is a\n"
@@ -314,11 +328,16 @@ static void usage_load(void)
 	       "                        hold up to max(this, tcp_rmem max / 2)\n"
 	       "  --cross-netns on|off  pair sockets in different network namespaces\n"
 	       "                        (pod to pod, service VIPs); default off\n"
+	       "  --short-conns tcp|accelerate\n"
+	       "                        connections to a local port whose connections send\n"
+	       "                        fewer than %d messages per socket on average: leave\n"
+	       "                        them on TCP, where a psock's setup costs more than it\n"
+	       "                        saves (default), or accelerate them anyway\n"
 	       "\n"
 	       "Examples:\n"
 	       "  sockaccel load\n"
 	       "  sockaccel load --backlog-limit 8M --cross-netns on\n",
-	       pin_root(), SA_DEFAULT_MAX_SOCKS);
+	       pin_root(), SA_DEFAULT_MAX_SOCKS, SA_SHORT_MSGS);
 }
 
 int cmd_load(int argc, char **argv)

@@ -48,6 +48,7 @@ static const char *const reason_names[SA_R_MAX] = {
 	[SA_R_SHUTDOWN] = "shutdown",
 	[SA_R_STAYED_ON_TCP] = "stayed_on_tcp",
 	[SA_R_SMALL_STREAM] = "small_stream",
+	[SA_R_SHORT_CONN] = "short_conn",
 };
 
 const char *reason_name(unsigned int r)
@@ -210,11 +211,12 @@ int cmd_status(int argc, char **argv)
 	if (opt_json) {
 		printf("{\"loaded\":true,\"pin_root\":\"%s\",\"programs\":{\"sock_ops_id\":%u,\"sk_msg_id\":%u},"
 		       "\"sockets\":%u,\"max_sockets\":%u,\"backlog_limit\":%llu,\"backlog_active\":%llu,"
-		       "\"cross_netns\":%s,\"kernel\":",
+		       "\"cross_netns\":%s,\"short_conns\":\"%s\",\"kernel\":",
 		       pin_root(), prog_id(PIN_PROG_SOCKOPS), prog_id(PIN_PROG_SK_MSG), nsocks,
 		       minfo.max_entries, (unsigned long long)cfg.backlog_limit,
 		       (unsigned long long)cfg.backlog_active,
-		       cfg.allow_cross_netns ? "true" : "false");
+		       cfg.allow_cross_netns ? "true" : "false",
+		       cfg.skip_short ? "tcp" : "accelerate");
 		kernel_flags_describe(cfg.kernel_flags, stdout, true);
 		printf(",\"cgroups\":[");
 	} else {
@@ -225,6 +227,7 @@ int cmd_status(int argc, char **argv)
 		printf("  backlog      %llu bytes per idle receiver, %llu while it reads\n",
 		       (unsigned long long)cfg.backlog_limit, (unsigned long long)cfg.backlog_active);
 		printf("  cross-netns  %s\n", cfg.allow_cross_netns ? "on" : "off");
+		printf("  short conns  %s\n", cfg.skip_short ? "left on TCP" : "accelerated");
 		kernel_flags_describe(cfg.kernel_flags, stdout, false);
 	}
 	while (bpf_map_get_next_key(cgs, prev, &key) == 0) {

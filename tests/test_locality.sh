@@ -8,7 +8,10 @@
 #  - client end attached, server not: the client is evicted once it knows
 #    no peer will come, and every byte still arrives;
 #  - server attached but excluded by policy: the client is told (declined)
-#    and leaves.
+#    and leaves;
+#  - a port whose connections exchange a message or two (connect, request,
+#    reply, close): after SA_SHORT_MIN_SAMPLES of them, new ones stay on TCP
+#    (a psock costs more than it saves), except one in SA_SHORT_PROBE_EVERY.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_not_loaded
@@ -24,7 +27,7 @@ run() {
 	local scg=$1 ccg=$2; shift 2
 	rm -f "$pf"
 	in_cgroup_netns "$scg" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-		--conns 1 --quiet --timeout 60 &
+		--conns "${SERVER_CONNS:-1}" --quiet --timeout 60 &
 	local spid=$!
 	for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
 	in_cgroup_netns "$ccg" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
@@ -51,4 +54,12 @@ attach "$CG_SRV"
 check "server excluded by policy: verified" run "$CG_SRV" "$CG_ON" --bytes 20000000 --write-size 16384
 check "  only the client was inserted" [ "$(counter socks_added)" -eq $((added0 + 1)) ]
 check "  and it left at its first send (declined)" [ "$(counter socks_evicted)" -gt "$ev0" ]
+
+short0=$(counter short_conn); added0=$(counter socks_added)
+SERVER_CONNS=200 check "200 short connections to one port: all verified" \
+	run "$CG_ON" "$CG_ON" --bytes 100 --conns 200 --parallel 4
+skipped=$(( $(counter short_conn) - short0 )); added=$(( $(counter socks_added) - added0 ))
+log "short connections: $skipped left on TCP, $added sockets inserted"
+check "  most of them stayed on TCP (short_conn)" [ "$skipped" -gt 150 ]
+check "  the first ones and the periodic probes were accelerated" [ "$added" -ge 16 ]
 finish
