@@ -31,7 +31,6 @@ static __always_inline struct tcp_sock *sa_tcp_sock_at(__u64 addr)
 			       bpf_core_type_id_kernel(struct tcp_sock));
 }
 
-#define SA_TCP_ESTABLISHED	1
 #define SA_TCP_CLOSE		7
 #define SA_TCP_LISTEN		10
 

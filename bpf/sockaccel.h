@@ -204,7 +204,6 @@ struct sa_counters {
 
 /* Kernel behaviours found by the load-time probe (sa_config.kernel_flags). */
 #define SA_KF_RECV_WAITS_SAFELY	(1u << 0)  /* tcp_bpf_recvmsg loops on wakeups */
-#define SA_KF_RMEM_CHARGED	(1u << 1)  /* redirected bytes count in sk_rmem_alloc */
 #define SA_KF_FIONREAD		(1u << 2)  /* FIONREAD counts redirected bytes */
 #define SA_KF_FIONREAD_STACK	(1u << 3)  /* ...and bytes that came through TCP */
 
@@ -264,7 +263,6 @@ struct sa_policy {
 enum sa_event_type {
 	SA_EV_ACCELERATED = 1,	/* inserted into the sockhash */
 	SA_EV_PASSED,		/* established but left on the stack */
-	SA_EV_TO_STACK,		/* a direction left the fast path */
 	SA_EV_CLOSED,		/* an inserted socket closed */
 	SA_EV_EVICTED,		/* removed from the sockhash before close */
 };

@@ -41,7 +41,6 @@ static const char *event_name(__u32 t)
 	switch (t) {
 	case SA_EV_ACCELERATED: return "accelerated";
 	case SA_EV_PASSED: return "passed";
-	case SA_EV_TO_STACK: return "to_stack";
 	case SA_EV_CLOSED: return "closed";
 	case SA_EV_EVICTED: return "evicted";
 	}
