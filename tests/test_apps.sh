@@ -42,10 +42,6 @@
 # asserts exactly that: fast path first, then plain TCP, every byte exact.
 . "$(dirname "$0")/lib.sh"
 require_root
-# lib.sh's EXIT trap unloads sockaccel even when require_not_loaded refuses
-# to run: that would tear down the instance somebody else is using. Keep
-# it loaded when we refuse.
-[ -d "${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel}" ] && [ -z "${SA_TEST_FORCE:-}" ] && SA_KEEP_LOADED=1
 require_not_loaded
 for p in redis-server redis-cli redis-benchmark nginx curl python3 sha256sum base64; do
 	command -v "$p" > /dev/null || die "$p is required (apt-get install redis-server redis-tools nginx-light curl)"

@@ -35,11 +35,6 @@
 # cleanup from under theirs. Set SOCKACCEL_PIN_ROOT=/sys/fs/bpf/sockaccel
 # to test the default instance (then nothing else may be running).
 export SOCKACCEL_PIN_ROOT=${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel-compat-$$}
-# Checked before lib.sh installs its EXIT trap, which unloads.
-if [ -d "$SOCKACCEL_PIN_ROOT" ] && [ -z "${SA_TEST_FORCE:-}" ]; then
-	echo "  FAIL: $SOCKACCEL_PIN_ROOT is loaded (another test running?); not touching it, retry later"
-	exit 1
-fi
 . "$(dirname "$0")/lib.sh"
 require_root
 require_not_loaded
