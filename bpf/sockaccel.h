@@ -82,6 +82,14 @@ struct sa_listener {
 #define SA_SMALL_MSG		4096	/* bytes: a "small" message */
 #define SA_SMALL_WINDOW		1024	/* small messages per decision */
 
+/*
+ * Waiting for the peer's socket lock (sk_msg.bpf.c, wait_for_peer_lock()):
+ * the default bound, and a cap on the loop for the verifier.
+ */
+#define SA_LOCK_SPIN_NS_DEFAULT	(30 * 1000)
+#define SA_LOCK_SPIN_NS_MAX	(1000 * 1000)
+#define SA_LOCK_SPIN_LOOPS	(1u << 15)
+
 /* Per-socket flags in struct sa_sock_state.flags. */
 #define SA_SF_INSERTED		(1u << 0)  /* in sockaccel_socks */
 #define SA_SF_PAIRED		(1u << 1)  /* peer record verified and cached */
@@ -145,6 +153,9 @@ struct sa_peer {
 	__u16 pad;		/* zero */
 	__u32 local_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
 	__u32 remote_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+	__u32 lock_waiters;	/* host byte order: senders to its peer now
+				 * waiting in wait_for_peer_lock() */
+	__u32 pad2;		/* zero */
 };
 
 /*
@@ -194,6 +205,9 @@ enum sa_counter {
 	SA_C_LOOKUP_MISSES,	/* peer key not in the sockhash */
 	SA_C_TO_STACK,		/* a direction left the fast path */
 	SA_C_TO_REDIRECT,	/* a direction (re)entered the fast path */
+	SA_C_LOCK_WAITS,	/* redirects that found the peer's lock owned
+				 * and waited for it (wait_for_peer_lock()) */
+	SA_C_LOCK_WAIT_TIMEOUTS,/* ... and gave up after lock_spin_ns */
 	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason */
 	SA_C_MAX = SA_C_REASON_BASE + SA_R_MAX,
 };
@@ -221,7 +235,8 @@ struct sa_config {
 				 * in a row before its socket leaves */
 	__u32 skip_short;	/* host byte order: 1 = leave short connections
 				 * (struct sa_listener) on TCP */
-	__u32 pad;		/* zero */
+	__u32 lock_spin_ns;	/* host byte order: longest wait for a peer's
+				 * socket lock before a redirect; 0 = none */
 };
 
 /* Per-attached-cgroup record, keyed by cgroup id (host byte order u64). */

@@ -57,6 +57,7 @@ struct load_opts {
 	__u64 backlog_limit;
 	int cross_netns;	/* -1 keep, 0 off, 1 on */
 	int skip_short;		/* -1 keep, 0 accelerate short connections, 1 skip */
+	long lock_spin_ns;	/* -1 keep, else the wait bound (0 = never wait) */
 };
 int do_load(const struct load_opts *o, bool *loaded_now);
 int run_kernel_probe(__u32 *flags, bool report);

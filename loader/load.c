@@ -158,6 +158,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 			cfg.allow_cross_netns = o->cross_netns;
 		if (o->skip_short >= 0)
 			cfg.skip_short = o->skip_short;
+		if (o->lock_spin_ns >= 0)
+			cfg.lock_spin_ns = o->lock_spin_ns;
 		if (write_config(&cfg))
 			return err_errno(errno, NULL, "cannot update config");
 		return 0;
@@ -192,6 +194,7 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	cfg.stay_limit = 2 * sysctl_max("/proc/sys/net/ipv4/tcp_wmem", 4u << 20);
 	cfg.allow_cross_netns = o->cross_netns > 0;
 	cfg.skip_short = o->skip_short != 0;
+	cfg.lock_spin_ns = o->lock_spin_ns >= 0 ? o->lock_spin_ns : SA_LOCK_SPIN_NS_DEFAULT;
 	if (bpf_map_update_elem(bpf_map__fd(ops->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
 		goto cleanup;
@@ -243,6 +246,7 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 		{ "backlog-limit", required_argument, NULL, 'b' },
 		{ "cross-netns", required_argument, NULL, 'x' },
 		{ "short-conns", required_argument, NULL, 's' },
+		{ "lock-spin-us", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -252,6 +256,7 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 	memset(o, 0, sizeof(*o));
 	o->cross_netns = -1;
 	o->skip_short = -1;
+	o->lock_spin_ns = -1;
 	optind = 1;
 	opterr = 0;	/* our own one-line errors */
 	while ((c = getopt_long(argc, argv, ":c:p:h", longopts, NULL)) != -1) {
@@ -292,6 +297,12 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 			else
 				return err_msg("invalid --short-conns '%s' (tcp or accelerate)", optarg);
 			break;
+		case 'w':
+			if (parse_size(optarg, &v) || v > SA_LOCK_SPIN_NS_MAX / 1000)
+				return err_msg("invalid --lock-spin-us '%s' (0..%d)", optarg,
+					       SA_LOCK_SPIN_NS_MAX / 1000);
+			o->lock_spin_ns = v * 1000;
+			break;
 		case 'h':
 			usage();
 			exit(0);
@@ -314,7 +325,7 @@ bad:
 static void usage_load(void)
 {
 	printf("Usage: sockaccel load [--max-socks N] [--backlog-limit BYTES] [--cross-netns on|off]\n"
-	       "                      [--short-conns tcp|accelerate]\n"
+	       "                      [--short-conns tcp|accelerate] [--lock-spin-us N]\n"
 	       "\n"
 	       "Load the programs and maps, pin them under %s and return.\n"
 	       "Nothing is accelerated until a cgroup is attached. Loading again is a\n"
@@ -333,11 +344,16 @@ static void usage_load(void)
 	       "                        fewer than %d messages per socket on average: leave\n"
 	       "                        them on TCP, where a psock's setup costs more than it\n"
 	       "                        saves (default), or accelerate them anyway\n"
+	       "  --lock-spin-us N      wait up to N microseconds (0..%d, default %d) for a\n"
+	       "                        receiver that is busy reading before handing it\n"
+	       "                        bytes, instead of sleeping on its socket lock; 0\n"
+	       "                        never waits\n"
 	       "\n"
 	       "Examples:\n"
 	       "  sockaccel load\n"
 	       "  sockaccel load --backlog-limit 8M --cross-netns on\n",
-	       pin_root(), SA_DEFAULT_MAX_SOCKS, SA_SHORT_MSGS);
+	       pin_root(), SA_DEFAULT_MAX_SOCKS, SA_SHORT_MSGS, SA_LOCK_SPIN_NS_MAX / 1000,
+	       SA_LOCK_SPIN_NS_DEFAULT / 1000);
 }
 
 int cmd_load(int argc, char **argv)

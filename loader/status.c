@@ -26,6 +26,8 @@ static const char *const counter_names[SA_C_REASON_BASE] = {
 	[SA_C_LOOKUP_MISSES] = "lookup_misses",
 	[SA_C_TO_STACK] = "to_stack",
 	[SA_C_TO_REDIRECT] = "to_redirect",
+	[SA_C_LOCK_WAITS] = "lock_waits",
+	[SA_C_LOCK_WAIT_TIMEOUTS] = "lock_wait_timeouts",
 };
 
 static const char *const reason_names[SA_R_MAX] = {
@@ -211,12 +213,12 @@ int cmd_status(int argc, char **argv)
 	if (opt_json) {
 		printf("{\"loaded\":true,\"pin_root\":\"%s\",\"programs\":{\"sock_ops_id\":%u,\"sk_msg_id\":%u},"
 		       "\"sockets\":%u,\"max_sockets\":%u,\"backlog_limit\":%llu,\"backlog_active\":%llu,"
-		       "\"cross_netns\":%s,\"short_conns\":\"%s\",\"kernel\":",
+		       "\"cross_netns\":%s,\"short_conns\":\"%s\",\"lock_spin_us\":%u,\"kernel\":",
 		       pin_root(), prog_id(PIN_PROG_SOCKOPS), prog_id(PIN_PROG_SK_MSG), nsocks,
 		       minfo.max_entries, (unsigned long long)cfg.backlog_limit,
 		       (unsigned long long)cfg.backlog_active,
 		       cfg.allow_cross_netns ? "true" : "false",
-		       cfg.skip_short ? "tcp" : "accelerate");
+		       cfg.skip_short ? "tcp" : "accelerate", cfg.lock_spin_ns / 1000);
 		kernel_flags_describe(cfg.kernel_flags, stdout, true);
 		printf(",\"cgroups\":[");
 	} else {
@@ -228,6 +230,7 @@ int cmd_status(int argc, char **argv)
 		       (unsigned long long)cfg.backlog_limit, (unsigned long long)cfg.backlog_active);
 		printf("  cross-netns  %s\n", cfg.allow_cross_netns ? "on" : "off");
 		printf("  short conns  %s\n", cfg.skip_short ? "left on TCP" : "accelerated");
+		printf("  lock spin    %u us\n", cfg.lock_spin_ns / 1000);
 		kernel_flags_describe(cfg.kernel_flags, stdout, false);
 	}
 	while (bpf_map_get_next_key(cgs, prev, &key) == 0) {

@@ -52,6 +52,7 @@ expect_error "pid that does not exist" "no process" "$SA" attach --pid 214748364
 expect_error "pid that is not a number" "invalid pid" "$SA" attach --pid abc
 expect_error "bad --backlog-limit" "invalid --backlog-limit" "$SA" load --backlog-limit 12x
 expect_error "extra argument" "unexpected argument" "$SA" load extra
+expect_error "--lock-spin-us over the maximum" "invalid --lock-spin-us" "$SA" load --lock-spin-us 5000
 expect_error "missing capabilities" "missing capabilities" \
 	capsh --drop=cap_sys_admin,cap_bpf,cap_perfmon,cap_net_admin -- -c "exec '$SA' load"
 # Each of these runs in a private mount namespace, so the host keeps its mounts.
