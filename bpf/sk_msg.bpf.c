@@ -132,6 +132,11 @@ static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
  * announces its wait in its own record and does not wait while the
  * other side does (a full barrier between the two, as in Dekker's
  * algorithm: at least one of two concurrent waiters sees the other).
+ *
+ * The rules checked before still hold after the wait: only this socket's
+ * sender, whose lock tcp_bpf_sendmsg() holds, adds bytes to this
+ * direction; the reader only lowers the backlog; and a peer that wants to
+ * leave waits until this sendmsg() has ended (sa_peer_idle()).
  */
 struct lock_wait {
 	struct tcp_sock *peer;
