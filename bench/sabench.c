@@ -567,11 +567,49 @@ static int send_all(int fd, const char *buf, size_t len, struct result *r)
 	return 0;
 }
 
+/* Read exactly len bytes from nonblocking fd, waiting on ep (fd registered
+ * for EPOLLIN only). The reply is discarded: only its arrival is timed. */
+static int recv_all(int ep, int fd, char *buf, size_t len, struct result *r)
+{
+	struct epoll_event ev;
+	size_t got = 0;
+
+	while (got < len) {
+		int n = epoll_wait(ep, &ev, 1, (int)(opt.stall * 1000));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errno = n < 0 ? errno : 0;
+			set_err(r, n < 0 ? "epoll_wait" : "no response (stalled)");
+			return -1;
+		}
+		while (got < len) {
+			ssize_t k = recv(fd, buf, len - got, 0);
+
+			if (k < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				set_err(r, "recv");
+				return -1;
+			}
+			if (k == 0) {
+				errno = 0;
+				set_err(r, "unexpected EOF");
+				return -1;
+			}
+			r->reads++;
+			r->bytes_rx += k;
+			got += k;
+		}
+	}
+	return 0;
+}
+
 static void *rr_client(void *arg)
 {
 	char *buf = malloc(opt.size), *rbuf = malloc(opt.size);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev;
 
 	if (!buf || !rbuf || ep < 0 || ep_add(ep, rr_cfd, EPOLLIN, 0))
 		return set_err(&wr, "setup"), NULL;
@@ -579,36 +617,11 @@ static void *rr_client(void *arg)
 	start_line(0);
 	while (now_ns() < deadline_ns) {
 		uint64_t t = now_ns();
-		size_t got = 0;
 
 		if (send_all(rr_cfd, buf, opt.size, &wr))
 			return NULL;
-		while (got < opt.size) {
-			int n = epoll_wait(ep, &ev, 1, (int)(opt.stall * 1000));
-			ssize_t r;
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				errno = n < 0 ? errno : 0;
-				return set_err(&wr, n < 0 ? "epoll_wait" : "no response (stalled)"), NULL;
-			}
-			while (got < opt.size) {
-				r = recv(rr_cfd, rbuf, opt.size - got, 0);
-				if (r < 0) {
-					if (errno == EAGAIN || errno == EINTR)
-						break;
-					return set_err(&wr, "recv"), NULL;
-				}
-				if (r == 0) {
-					errno = 0;
-					return set_err(&wr, "unexpected EOF"), NULL;
-				}
-				wr.reads++;
-				wr.bytes_rx += r;
-				got += r;
-			}
-		}
+		if (recv_all(ep, rr_cfd, rbuf, opt.size, &wr))
+			return NULL;
 		lat_add(&wr.lat, now_ns() - t);
 		wr.ops++;
 	}
@@ -693,7 +706,6 @@ static void *crr_client(void *arg)
 	while (now_ns() < deadline_ns) {
 		uint64_t t = now_ns();
 		int fd = start_connect(), n;
-		size_t got = 0;
 
 		/* Writable = connected (TCP) ; AF_UNIX connects at once. */
 		if (ep_add(ep, fd, EPOLLOUT, 0))
@@ -710,32 +722,8 @@ static void *crr_client(void *arg)
 			return NULL;
 		if (ep_mod(ep, fd, EPOLLIN, 0))
 			return set_err(&wr, "epoll_ctl"), NULL;
-		while (got < sizeof(resp)) {
-			ssize_t r;
-
-			do
-				n = epoll_wait(ep, &ev, 1, (int)(opt.stall * 1000));
-			while (n < 0 && errno == EINTR);
-			if (n <= 0) {
-				errno = n < 0 ? errno : 0;
-				return set_err(&wr, "no response (stalled)"), NULL;
-			}
-			while (got < sizeof(resp)) {
-				r = recv(fd, resp, sizeof(resp) - got, 0);
-				if (r < 0) {
-					if (errno == EAGAIN || errno == EINTR)
-						break;
-					return set_err(&wr, "recv"), NULL;
-				}
-				if (r == 0) {
-					errno = 0;
-					return set_err(&wr, "unexpected EOF"), NULL;
-				}
-				wr.reads++;
-				wr.bytes_rx += r;
-				got += r;
-			}
-		}
+		if (recv_all(ep, fd, resp, sizeof(resp), &wr))
+			return NULL;
 		close(fd);	/* also leaves the epoll set */
 		lat_add(&wr.lat, now_ns() - t);
 		wr.ops++;

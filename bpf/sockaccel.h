@@ -84,7 +84,8 @@ struct sa_listener {
 
 /*
  * Waiting for the peer's socket lock (sk_msg.bpf.c, wait_for_peer_lock()):
- * the default bound, and a cap on the loop for the verifier.
+ * the default and largest time bounds, and bpf_loop()'s iteration count,
+ * which only matters if the clock stood still (each step reads it).
  */
 #define SA_LOCK_SPIN_NS_DEFAULT	(30 * 1000)
 #define SA_LOCK_SPIN_NS_MAX	(1000 * 1000)

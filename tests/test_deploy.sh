@@ -410,17 +410,21 @@ run_real() {	# NAME: start the entrypoint in the background
 		bash "$EP" > "$WORK/$1.out" 2>&1 &
 	BGPID=$!
 }
+wait_real() {	# WAIT_RC: the entrypoint's status, 124 (and killed) after 10 s
+	WAIT_RC=124
+	for _ in $(seq 100); do
+		if ! kill -0 "$BGPID" 2>/dev/null; then wait "$BGPID"; WAIT_RC=$?; break; fi
+		sleep 0.1
+	done
+	[ "$WAIT_RC" -eq 124 ] && kill -KILL "$BGPID" 2>/dev/null
+	BGPID=
+}
 run_real sig
 for _ in $(seq 100); do [ -e "$WORK/sig.ready" ] && break; sleep 0.1; done
 check "signal: readiness file created after attach" test -e "$WORK/sig.ready"
 kill -TERM "$BGPID" 2>/dev/null
-rc=124
-for _ in $(seq 100); do
-	if ! kill -0 "$BGPID" 2>/dev/null; then wait "$BGPID"; rc=$?; break; fi
-	sleep 0.1
-done
-[ "$rc" -eq 124 ] && kill -KILL "$BGPID" 2>/dev/null
-BGPID=
+wait_real
+rc=$WAIT_RC
 check "signal: SIGTERM ends the entrypoint with status 0 (got $rc)" [ "$rc" -eq 0 ]
 check "signal: load, attach, unload in that order" \
 	[ "$(tr '\n' '|' < "$WORK/sig.log")" = "load --cross-netns on|attach --cgroup $(cg2 v2sd)/kubepods.slice|unload|" ]
@@ -428,13 +432,8 @@ check "signal: readiness file removed" test ! -e "$WORK/sig.ready"
 
 # A failed attach: exit non-zero and leave nothing loaded behind.
 FAKE_FAIL_ATTACH=1 run_real fail
-rc=124
-for _ in $(seq 100); do
-	if ! kill -0 "$BGPID" 2>/dev/null; then wait "$BGPID"; rc=$?; break; fi
-	sleep 0.1
-done
-[ "$rc" -eq 124 ] && kill -KILL "$BGPID" 2>/dev/null
-BGPID=
+wait_real
+rc=$WAIT_RC
 failed_cleanly=no
 [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && failed_cleanly=yes
 check "failed attach: entrypoint exits non-zero by itself (got $rc)" [ "$failed_cleanly" = yes ]
