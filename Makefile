@@ -20,13 +20,16 @@ else
   msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_SRCS    := bpf/sockops.bpf.c bpf/sk_msg.bpf.c
+BPF_SRCS    := bpf/sockops.bpf.c bpf/sk_msg.bpf.c bpf/guard.bpf.c
 BPF_OBJS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
 TEST_SRCS   := $(filter-out tests/tools/common.c,$(wildcard tests/tools/*.c))
 TEST_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCH_BINS  := $(if $(wildcard bench/sabench.c),$(BUILD)/bench/sabench)
+GO          ?= go
+# Go test programs (tests/apps/gorelay): built when a Go toolchain exists.
+GO_BINS     := $(if $(shell command -v $(GO)),$(BUILD)/tests/gorelay)
 
 CFLAGS      ?= -O2 -g
 CFLAGS      += -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu11 \
@@ -35,10 +38,10 @@ BPF_CFLAGS  := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror
                -I$(BUILD) -Ibpf -MMD -MP
 LDLIBS      := -lbpf -lelf -lz -lcap
 
-.PHONY: all clean test bench tools
+.PHONY: all clean test test-kernels bench tools
 all: $(BUILD)/sockaccel tools
 
-tools: $(TEST_BINS) $(BENCH_BINS)
+tools: $(TEST_BINS) $(BENCH_BINS) $(GO_BINS)
 
 $(BUILD) $(BUILD)/loader $(BUILD)/tests $(BUILD)/bench:
 	$(Q)mkdir -p $@
@@ -58,9 +61,9 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name sockaccel_$(subst .bpf.o,,$(notdir $<)) > $@
 
-SKELS := $(BUILD)/sockops.skel.h $(BUILD)/sk_msg.skel.h $(BUILD)/probe.skel.h
+SKELS := $(BUILD)/sockops.skel.h $(BUILD)/sk_msg.skel.h $(BUILD)/guard.skel.h $(BUILD)/probe.skel.h
 # Generated headers are not intermediates: keep them (and their objects).
-.SECONDARY: $(SKELS) $(BUILD)/sockops.bpf.o $(BUILD)/sk_msg.bpf.o $(BUILD)/probe.bpf.o
+.SECONDARY: $(SKELS) $(BUILD)/sockops.bpf.o $(BUILD)/sk_msg.bpf.o $(BUILD)/guard.bpf.o $(BUILD)/probe.bpf.o
 
 $(BUILD)/loader/%.o: loader/%.c $(SKELS) | $(BUILD)/loader
 	$(call msg,CC,$@)
@@ -74,6 +77,11 @@ $(BUILD)/tests/%: tests/tools/%.c tests/tools/common.h | $(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/tools $< -o $@ -lpthread
 
+$(BUILD)/tests/gorelay: tests/apps/gorelay/main.go tests/apps/gorelay/go.mod | $(BUILD)/tests
+	$(call msg,GO,$@)
+	$(Q)cd tests/apps/gorelay && GOCACHE=$(abspath $(BUILD))/gocache GOFLAGS=-mod=mod \
+		$(GO) build -o $(abspath $@) .
+
 $(BUILD)/bench/sabench: bench/sabench.c | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread -lm
@@ -81,6 +89,11 @@ $(BUILD)/bench/sabench: bench/sabench.c | $(BUILD)/bench
 # Installs missing build/test packages (apt), builds, runs every test.
 test:
 	$(Q)tests/run.sh
+
+# Boots Debian's kernel packages under qemu and runs tests in each
+# (tests/kernels/run.sh; SA_KERNELS, SA_KERNEL_TESTS choose).
+test-kernels:
+	$(Q)tests/kernels/run.sh
 
 bench:
 	$(Q)$(MAKE) -s all

@@ -33,12 +33,245 @@ static __always_inline struct tcp_sock *sa_tcp_sock_at(__u64 addr)
 
 #define SA_TCP_CLOSE		7
 #define SA_TCP_LISTEN		10
+#define SA_MAX_CGROUP_DEPTH	32
+
+/*
+ * A full memory barrier, for the Dekker-style handshakes (maybe_leave(),
+ * the splice guard). clang emits an atomic add whose result is used with
+ * BPF_FETCH, which every JIT orders fully (x86: lock xadd; arm64: ldaddal
+ * or an ll/sc loop with dmb ish); an add whose result is unused becomes a
+ * plain BPF_ATOMIC add, which arm64's JIT does not order.
+ */
+static __always_inline void sa_full_barrier(__u64 *scratch)
+{
+	__u64 v = __sync_fetch_and_add(scratch, 0);
+
+	asm volatile("" : : "r"(v) : "memory");
+}
+
+/*
+ * A connection's sockhash key from the socket's own counters, which start
+ * at zero: both ISNs survive any NAT. Client: snd_una advanced from its
+ * ISN by bytes_acked, which counts the SYN (tcp_snd_una_update()); rcv_nxt
+ * = server ISN + 1 + bytes_received. Server child: snd_una starts at
+ * ISN + 1 (tcp_create_openreq_child()), rcv_nxt = client ISN + 1 + data
+ * (TFO SYN data included). Valid for the socket's whole life.
+ */
+static __always_inline void sa_conn_key(struct sa_conn_key *k, bool client, __u32 snd_una,
+					__u32 rcv_nxt, __u64 bytes_acked, __u64 bytes_received)
+{
+	if (client) {
+		k->client_isn = snd_una - (__u32)bytes_acked;
+		k->server_isn = rcv_nxt - 1 - (__u32)bytes_received;
+		k->role = SA_ROLE_CLIENT;
+	} else {
+		k->client_isn = rcv_nxt - 1 - (__u32)bytes_received;
+		k->server_isn = snd_una - 1 - (__u32)bytes_acked;
+		k->role = SA_ROLE_SERVER;
+	}
+}
+
+/* The key the other end of the connection is stored under. */
+static __always_inline void sa_peer_key(const struct sa_conn_key *self, struct sa_conn_key *peer)
+{
+	peer->client_isn = self->client_isn;
+	peer->server_isn = self->server_isn;
+	peer->role = self->role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
+}
 
 static __always_inline struct sa_config *sa_config(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&sockaccel_config, &zero);
+}
+
+static __always_inline struct sa_guard *sa_guard(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&sockaccel_guard, &zero);
+}
+
+/* Make every socket look at its records again (struct sa_guard). */
+static __always_inline void sa_guard_bump(void)
+{
+	struct sa_guard *g = sa_guard();
+	__u64 v;
+
+	if (!g)
+		return;
+	/* A fetching atomic: a full barrier, so the marks precede it. */
+	v = __sync_fetch_and_add(&g->gen, 1);
+	asm volatile("" : : "r"(v) : "memory");
+}
+
+/* The nearest attached ancestor of a socket's cgroup v2 (or itself). */
+static __always_inline __u32 sa_cgroup_slot(struct sock *sk, __u64 *cgroup_id)
+{
+	struct cgroup *cgrp = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	struct sa_cgroup_info *info;
+	int i;
+
+	for (i = 0; i < SA_MAX_CGROUP_DEPTH && cgrp; i++) {
+		__u64 id = BPF_CORE_READ(cgrp, kn, id);
+
+		info = bpf_map_lookup_elem(&sockaccel_cgroups, &id);
+		if (info) {
+			*cgroup_id = id;
+			return info->slot;
+		}
+		/* css is the first member of struct cgroup. */
+		cgrp = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
+	}
+	*cgroup_id = 0;
+	return 0;
+}
+
+/*
+ * The executable the current task runs (struct sa_exe_key), and its
+ * global tgid. False for kernel threads (no mm). Plain probe reads: this
+ * runs in sock_ops and in tracepoints alike.
+ */
+static __always_inline bool sa_current_exe(struct sa_exe_key *k, __u32 *tgid)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_inode);
+
+	k->ino = 0;
+	k->dev = 0;
+	k->pad = 0;
+	if (tgid)
+		*tgid = BPF_CORE_READ(task, tgid);
+	if (!ino)
+		return false;
+	k->ino = BPF_CORE_READ(ino, i_ino);
+	k->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	return k->ino != 0;
+}
+
+/* The executable's record, created (first seen now) if missing. */
+static __always_inline struct sa_exe *sa_exe_record(const struct sa_exe_key *k)
+{
+	struct task_struct *task;
+	struct sa_exe *e, n = {};
+
+	e = bpf_map_lookup_elem(&sockaccel_exes, k);
+	if (e)
+		return e;
+	task = (struct task_struct *)bpf_get_current_task();
+	n.first_ns = bpf_ktime_get_ns();
+	bpf_core_read_str(n.comm, sizeof(n.comm), &task->comm);
+	bpf_map_update_elem(&sockaccel_exes, k, &n, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&sockaccel_exes, k);
+}
+
+/*
+ * May a socket read by this executable be handed redirected bytes?
+ * SA_R_NONE if so, else why not. splice() never reads them
+ * (tcp_splice_read()), and nothing but the executable tells in advance
+ * how a socket will be read: a known splicer never gets them, a new
+ * executable not before its probation ended (struct sa_exe).
+ */
+static __always_inline __u32 sa_reader_verdict(const struct sa_config *cfg,
+					       const struct sa_exe_key *k)
+{
+	struct sa_exe *e;
+	__u32 *action;
+
+	action = bpf_map_lookup_elem(&sockaccel_exe_policy, k);
+	if (action && *action == SA_EXE_ACCELERATE)
+		return SA_R_NONE;
+	if (action && *action == SA_EXE_TCP)
+		return SA_R_POLICY;
+	if (cfg->kernel_flags & SA_KF_SPLICE_READS_PSOCK)
+		return SA_R_NONE;
+	if (!k->ino)
+		return SA_R_READER_UNKNOWN;
+	e = bpf_map_lookup_elem(&sockaccel_exes, k);
+	if (!e)
+		return SA_R_PROBATION;
+	if (e->flags & SA_EXE_SPLICES)
+		return SA_R_SPLICE_READER;
+	if (e->conns < cfg->probation_conns ||
+	    bpf_ktime_get_ns() - e->first_ns < cfg->probation_ns)
+		return SA_R_PROBATION;
+	return SA_R_NONE;
+}
+
+/*
+ * What the guard (bpf/guard.bpf.c) or the operator marked on this
+ * connection since this socket last looked: SA_R_NONE, or why it must
+ * leave the sockhash. One load per call unless the guard generation
+ * moved. Callers on the send path put a full barrier before it (see
+ * guard.bpf.c: the splice handshake).
+ */
+static __always_inline __u32 sa_guard_reason(struct sa_sock_state *st,
+					     const struct sa_config *cfg)
+{
+	struct sa_guard *g = sa_guard();
+	struct sa_conn_key pk;
+	struct sa_peer *rec;
+	__u64 gen;
+	__u32 r;
+
+	if (!g)
+		return SA_R_NONE;
+	gen = *(volatile __u64 *)&g->gen;
+	if (gen == st->guard_gen)
+		return SA_R_NONE;
+	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
+	if (rec && (rec->flags & SA_PF_URGENT))
+		return SA_R_URGENT;
+	if (rec && (rec->flags & SA_PF_SPLICED))
+		return SA_R_SPLICE_READER;
+	/* Learned or forced since insertion (probation was passed then). */
+	r = sa_reader_verdict(cfg, &st->reader);
+	if (r == SA_R_SPLICE_READER || r == SA_R_POLICY)
+		return r;
+	sa_peer_key(&st->key, &pk);
+	rec = bpf_map_lookup_elem(&sockaccel_peers, &pk);
+	if (rec && (rec->flags & SA_PF_SPLICED))
+		return SA_R_SPLICE_READER;
+	if (rec) {
+		r = sa_reader_verdict(cfg, &rec->reader);
+		if (r == SA_R_SPLICE_READER || r == SA_R_POLICY)
+			return r;
+	}
+	st->guard_gen = gen;
+	return SA_R_NONE;
+}
+
+/*
+ * The psock hanging off a socket (sk_user_data, flag bits in the low
+ * bits; only sockets in a sockmap have one here), by probe reads, and
+ * what it holds. Used where bpf_rdonly_cast() is not (tracepoints).
+ */
+static __always_inline struct sk_psock *sa_psock_core(struct sock *sk)
+{
+	unsigned long ud = (unsigned long)BPF_CORE_READ(sk, sk_user_data);
+
+	return (struct sk_psock *)(ud & SA_SK_USER_DATA_PTRMASK);
+}
+
+/* Redirected bytes queued and unread; 1 if only "some" can be told. */
+static __always_inline long sa_psock_unread_core(struct sk_psock *psock)
+{
+	struct list_head *first;
+
+	if (!psock)
+		return 0;
+	if (bpf_core_field_exists(struct sk_psock, msg_tot_len))
+		return BPF_CORE_READ(psock, msg_tot_len);
+	/* Before msg_tot_len (6.1): is ingress_msg empty? */
+	first = BPF_CORE_READ(psock, ingress_msg.next);
+	return first != &psock->ingress_msg ? 1 : 0;
+}
+
+/* In sendmsg()/recvmsg() now? (see sa_peer_idle()) */
+static __always_inline bool sa_psock_idle_core(struct sk_psock *psock)
+{
+	return !psock || BPF_CORE_READ(psock, refcnt.refs.counter) == 1;
 }
 
 static __always_inline void sa_count(__u32 slot, __u32 counter, __u64 n)

@@ -82,4 +82,30 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } sockaccel_events SEC(".maps");
 
+/*
+ * Executables: what was learned (struct sa_exe) and what the operator chose
+ * (enum sa_exe_action). Both are pinned under the state directory beside
+ * the pin root, which unload keeps: learning must outlive a reload.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct sa_exe_key);
+	__type(value, struct sa_exe);
+} sockaccel_exes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct sa_exe_key);
+	__type(value, __u32);		/* enum sa_exe_action */
+} sockaccel_exe_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sa_guard);
+} sockaccel_guard SEC(".maps");
+
 #endif /* SOCKACCEL_MAPS_BPF_H */

@@ -220,9 +220,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	if (self->inet_conn.icsk_inet.sk.sk_shutdown & SA_SEND_SHUTDOWN)
 		return pass(st, c, cfg, SA_R_SHUTDOWN, size);
 
-	peer_key.client_isn = st->key.client_isn;
-	peer_key.server_isn = st->key.server_isn;
-	peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
+	sa_peer_key(&st->key, &peer_key);
 
 	if (!(st->flags & SA_SF_PAIRED)) {
 		struct sa_peer *rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
@@ -281,10 +279,20 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	 * before the read of the beacon: the leaving side reads that
 	 * reference count after raising the beacon.
 	 */
-	__sync_fetch_and_add(&st->passed_run, 0);
+	sa_full_barrier(&st->passed_run);
 	if (peer->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON) {
 		request_leave(st, SA_R_PEER_GONE);
 		return pass(st, c, cfg, SA_R_PEER_GONE, size);
+	}
+	/*
+	 * The guard marked the connection (splice reader, urgent data,
+	 * forced out): the same barrier orders this read after this
+	 * sendmsg()'s psock reference, which the guard reads after its mark.
+	 */
+	reason = sa_guard_reason(st, cfg);
+	if (reason != SA_R_NONE) {
+		request_leave(st, reason);
+		return pass(st, c, cfg, reason, size);
 	}
 
 	reason = reader_ok(peer, st, cfg);

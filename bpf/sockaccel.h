@@ -13,6 +13,57 @@
 #define SA_MAX_RULES		16	/* policy rules per attached cgroup */
 #define SA_DEFAULT_MAX_SOCKS	65536	/* sockhash capacity (sockets, not pairs) */
 
+/*
+ * An executable, by file identity: the inode and device of the file the
+ * process runs (mm->exe_file). comm can be set by any process; the file a
+ * process runs cannot. Every reader of a socket is judged by this key.
+ */
+struct sa_exe_key {
+	__u64 ino;		/* host byte order: inode number */
+	__u32 dev;		/* host byte order: kernel dev_t (MAJOR << 20 | MINOR) */
+	__u32 pad;		/* zero */
+};
+
+/*
+ * What sockaccel learned about an executable (sockaccel_exes, an LRU map
+ * pinned beside the pin root so an unload or reload does not forget).
+ * splice() reads only sk_receive_queue (tcp_splice_read()), never the
+ * redirected bytes in a psock, so a program that reads sockets with
+ * splice() must never be handed redirected bytes. A new executable is on
+ * probation until it has made or accepted probation_conns connections and
+ * probation_ns have passed since it was first seen; a splice() by it from
+ * any TCP socket (bpf/guard.bpf.c) marks it for good.
+ */
+struct sa_exe {
+	__u64 first_ns;		/* host byte order: bpf_ktime_get_ns() when first seen */
+	__u64 last_splice_ns;	/* host byte order: last splice() from a TCP socket */
+	__u32 conns;		/* host byte order: connections made or accepted */
+	__u32 splices;		/* host byte order: splice() calls from TCP sockets */
+	__u32 kills;		/* host byte order: times the guard killed it */
+	__u32 flags;		/* host byte order: SA_EXE_* */
+	char comm[16];		/* last comm seen: for display only */
+};
+#define SA_EXE_SPLICES		(1u << 0)  /* reads TCP sockets with splice() */
+#define SA_PROBATION_CONNS_DEFAULT 8
+#define SA_PROBATION_MS_DEFAULT	1000
+
+/* Operator's choice per executable (sockaccel_exe_policy, same key). */
+enum sa_exe_action {
+	SA_EXE_LEARN = 0,	/* default: probation, then learned behaviour */
+	SA_EXE_ACCELERATE = 1,	/* no probation, splice() learning ignored */
+	SA_EXE_TCP = 2,		/* never inserted */
+};
+
+/*
+ * Guard generation (sockaccel_guard, one entry): bumped by every mark the
+ * guard or sock_ops puts on a socket record or an executable, so the hot
+ * path reads one number per message and looks at records only when it
+ * moved (struct sa_sock_state.guard_gen).
+ */
+struct sa_guard {
+	__u64 gen;		/* host byte order */
+};
+
 /* Which end of the TCP connection a socket is. */
 enum sa_role {
 	SA_ROLE_CLIENT = 1,	/* active opener (connect) */
@@ -49,12 +100,18 @@ struct sa_listen_key {
  */
 struct sa_listener {
 	__u64 sk_addr;		/* host byte order: its struct tcp_sock */
+	struct sa_exe_key exe;	/* who called listen(): its children's reader */
+	__u32 flags;		/* host byte order: SA_LF_* */
+	__u32 pad2;		/* zero */
 	__u32 avg_msgs;		/* host byte order: EWMA (1/8) of messages each
 				 * closed socket sent, x16 fixed point */
 	__u32 samples;		/* host byte order: closed sockets seen (saturates) */
 	__u32 skipped;		/* host byte order: connections left on TCP */
 	__u32 pad;		/* zero */
 };
+#define SA_LF_SPLICED		(1u << 0)  /* a child of it was read with splice() */
+#define SA_LF_EXE_UNKNOWN	(1u << 1)  /* listen() by PID 1 (socket activation):
+					    * the program that accepts is unknown */
 #define SA_SHORT_MSGS		4	/* fewer on average: short connections */
 #define SA_SHORT_MIN_SAMPLES	16	/* before judging a port */
 #define SA_SHORT_PROBE_EVERY	32	/* still insert one in this many */
@@ -98,6 +155,7 @@ struct sa_listener {
 #define SA_SF_CROSS_NETNS	(1u << 3)  /* peer lives in another netns */
 #define SA_SF_PEER_PREACCEPT	(1u << 4)  /* peer may take bytes before accept() */
 #define SA_SF_EVICT_REQ		(1u << 5)  /* no peer will pair: leave when safe */
+#define SA_SF_READER_KNOWN	(1u << 6)  /* reader was set at TCP_CONNECT_CB */
 
 /*
  * Per-socket state (BPF_MAP_TYPE_SK_STORAGE). User space never reads it
@@ -130,6 +188,8 @@ struct sa_sock_state {
 	__u16 remote_port;	/* host byte order */
 	__u32 local_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
 	__u32 remote_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
+	struct sa_exe_key reader;/* executable that reads this socket */
+	__u64 guard_gen;	/* host byte order: sa_guard.gen last acted on */
 };
 
 /*
@@ -143,6 +203,13 @@ struct sa_sock_state {
 #define SA_PF_EVICTED		(1u << 1)  /* left the sockhash */
 #define SA_PF_LISTENER_NB	(1u << 2)  /* passive, listener was nonblocking */
 #define SA_PF_DECLINED		(1u << 3)  /* client: the server end was not inserted */
+#define SA_PF_SPLICED		(1u << 4)  /* its reader called splice() on it: no
+					    * more redirects to it, it leaves */
+#define SA_PF_URGENT		(1u << 5)  /* it sent MSG_OOB: it sends through TCP
+					    * from now on, and leaves */
+#define SA_PF_QUIESCED		(1u << 6)  /* ...and no redirect of its own was in
+					    * flight then: its peer may leave
+					    * without seeing it outside sendmsg() */
 
 struct sa_peer {
 	__u64 sk_addr;		/* host byte order: kernel address of its tcp_sock */
@@ -157,6 +224,7 @@ struct sa_peer {
 	__u32 lock_waiters;	/* host byte order: senders to its peer now
 				 * waiting in wait_for_peer_lock() */
 	__u32 pad2;		/* zero */
+	struct sa_exe_key reader;/* executable that reads this socket */
 };
 
 /*
@@ -188,6 +256,15 @@ enum sa_reason {
 				 * TCP's autocork is cheaper, leave */
 	SA_R_SHORT_CONN,	/* connections to this port are short: a psock
 				 * would cost more than it saves */
+	SA_R_SPLICE_READER,	/* its reader (executable or listener) reads
+				 * sockets with splice(), which never sees
+				 * redirected bytes (tcp_splice_read()) */
+	SA_R_PROBATION,		/* its reader's executable is new: not yet known
+				 * not to splice (struct sa_exe) */
+	SA_R_READER_UNKNOWN,	/* its reader cannot be told (listener created
+				 * before load, or by PID 1 for another program) */
+	SA_R_URGENT,		/* this socket sent MSG_OOB: urgent data and all
+				 * after it go through TCP */
 	SA_R_MAX,
 	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };
@@ -209,6 +286,18 @@ enum sa_counter {
 	SA_C_LOCK_WAITS,	/* redirects that found the peer's lock owned
 				 * and waited for it (wait_for_peer_lock()) */
 	SA_C_LOCK_WAIT_TIMEOUTS,/* ... and gave up after lock_spin_ns */
+	SA_C_SPLICE_READS,	/* splice() calls reading a TCP socket (guard) */
+	SA_C_SPLICE_SWITCHES,	/* ...from an inserted socket with nothing
+				 * redirected unread: it leaves, nothing lost */
+	SA_C_SPLICE_KILLS,	/* ...from a socket holding unread redirected
+				 * bytes: the reader was killed (SIGKILL), the
+				 * one way left to not hand it a short stream */
+	SA_C_SPLICE_UNSURE,	/* ...while its sender stayed inside sendmsg()
+				 * past SA_GUARD_WAIT_NS (see guard.bpf.c) */
+	SA_C_URGENT_SENDS,	/* MSG_OOB sends from an inserted socket */
+	SA_C_URGENT_UNREAD,	/* ...while the peer still held unread
+				 * redirected bytes (recv(MSG_OOB) before
+				 * reading them would return them) */
 	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason */
 	SA_C_MAX = SA_C_REASON_BASE + SA_R_MAX,
 };
@@ -221,6 +310,8 @@ struct sa_counters {
 #define SA_KF_RECV_WAITS_SAFELY	(1u << 0)  /* tcp_bpf_recvmsg loops on wakeups */
 #define SA_KF_FIONREAD		(1u << 2)  /* FIONREAD counts redirected bytes */
 #define SA_KF_FIONREAD_STACK	(1u << 3)  /* ...and bytes that came through TCP */
+#define SA_KF_SPLICE_READS_PSOCK (1u << 4) /* splice() reads redirected bytes:
+					    * no splice guard needed */
 
 /* Global configuration: single-entry array, changed live by the loader. */
 struct sa_config {
@@ -238,6 +329,12 @@ struct sa_config {
 				 * (struct sa_listener) on TCP */
 	__u32 lock_spin_ns;	/* host byte order: longest wait for a peer's
 				 * socket lock before a redirect; 0 = none */
+	__u32 probation_conns;	/* host byte order: connections an executable
+				 * makes or accepts before its sockets are
+				 * inserted (struct sa_exe) */
+	__u32 pad;		/* zero */
+	__u64 probation_ns;	/* host byte order: and time since it was first
+				 * seen */
 };
 
 /* Per-attached-cgroup record, keyed by cgroup id (host byte order u64). */
@@ -281,6 +378,13 @@ enum sa_event_type {
 	SA_EV_PASSED,		/* established but left on the stack */
 	SA_EV_CLOSED,		/* an inserted socket closed */
 	SA_EV_EVICTED,		/* removed from the sockhash before close */
+	SA_EV_SPLICE_LEARNED,	/* an executable read a TCP socket with splice()
+				 * for the first time */
+	SA_EV_SPLICE_SWITCH,	/* ...an inserted socket, nothing unread: it
+				 * leaves the sockhash, no byte lost */
+	SA_EV_SPLICE_KILL,	/* ...an inserted socket holding unread
+				 * redirected bytes: the reader was killed */
+	SA_EV_URGENT,		/* an inserted socket sent MSG_OOB */
 };
 
 struct sa_event {
@@ -296,6 +400,11 @@ struct sa_event {
 	__u16 remote_port;	/* host byte order */
 	__u32 local_ip6[4];	/* network byte order */
 	__u32 remote_ip6[4];	/* network byte order */
+	__u32 pid;		/* host byte order: guard events: the process */
+	__u32 unread;		/* host byte order: guard events: redirected
+				 * bytes the socket held unread */
+	struct sa_exe_key exe;	/* guard events: its executable */
+	char comm[16];		/* guard events: its comm, for display */
 };
 
 #endif /* SOCKACCEL_H */

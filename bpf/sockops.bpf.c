@@ -13,30 +13,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define SA_MAX_CGROUP_DEPTH 32
-
-/* The nearest attached ancestor of the socket's cgroup v2 (or itself). */
-static __always_inline __u32 cgroup_slot(struct sock *sk, __u64 *cgroup_id)
-{
-	struct cgroup *cgrp = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
-	struct sa_cgroup_info *info;
-	int i;
-
-	for (i = 0; i < SA_MAX_CGROUP_DEPTH && cgrp; i++) {
-		__u64 id = BPF_CORE_READ(cgrp, kn, id);
-
-		info = bpf_map_lookup_elem(&sockaccel_cgroups, &id);
-		if (info) {
-			*cgroup_id = id;
-			return info->slot;
-		}
-		/* css is the first member of struct cgroup. */
-		cgrp = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
-	}
-	*cgroup_id = 0;
-	return 0;
-}
-
 static __always_inline void fill_addresses(struct bpf_sock_ops *skops,
 					   struct sa_sock_state *st)
 {
@@ -144,6 +120,7 @@ static __always_inline void remember_listener(struct bpf_sock_ops *skops)
 	struct sa_listener l = {};
 	struct sa_listen_key k;
 	struct tcp_sock *tp;
+	__u32 tgid;
 
 	if (!bsk)
 		return;
@@ -152,27 +129,39 @@ static __always_inline void remember_listener(struct bpf_sock_ops *skops)
 		return;
 	listen_key(skops, skops->local_port, &k);
 	l.sk_addr = (__u64)(unsigned long)tp;
+	/*
+	 * listen() runs in its caller's context: that executable reads the
+	 * children, unless it is PID 1 handing the socket to another program
+	 * (socket activation), which accepts and reads them unseen.
+	 */
+	if (sa_current_exe(&l.exe, &tgid) && tgid != 1)
+		sa_exe_record(&l.exe);
+	else
+		l.flags |= SA_LF_EXE_UNKNOWN;
 	/* Latest listener on the port wins (SO_REUSEPORT groups share a mode). */
 	bpf_map_update_elem(&sockaccel_listeners, &k, &l, BPF_ANY);
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 				  BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* The listener a passive child is being accepted on, if it was seen. */
+static __always_inline struct sa_listener *listener_of(struct bpf_sock_ops *skops)
+{
+	struct sa_listen_key k;
+
+	listen_key(skops, skops->local_port, &k);
+	return bpf_map_lookup_elem(&sockaccel_listeners, &k);
+}
+
 /*
  * A passive child has no struct socket until accept(): the listener's
  * current mode is the best hint of how it will be read. 1 nonblocking,
- * 0 blocking, -1 unknown (listener not seen, e.g. listening before attach).
+ * 0 blocking, -1 unknown.
  */
-static __always_inline int listener_nonblocking(struct bpf_sock_ops *skops)
+static __always_inline int listener_nonblocking(const struct sa_listener *l)
 {
-	struct sa_listen_key k;
-	struct sa_listener *l;
 	struct tcp_sock *ltp;
 
-	listen_key(skops, skops->local_port, &k);
-	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
-	if (!l)
-		return -1;
 	/*
 	 * The listener is alive: it is the socket this child is being
 	 * accepted on, and its entry leaves at its close (on_state_change).
@@ -181,6 +170,61 @@ static __always_inline int listener_nonblocking(struct bpf_sock_ops *skops)
 	if (ltp->inet_conn.icsk_inet.sk.__sk_common.skc_state != SA_TCP_LISTEN)
 		return -1;
 	return sa_file_nonblocking(ltp);
+}
+
+/*
+ * Who will read a passive child: the executable that called listen(),
+ * unless a child of that listener was read with splice() already or the
+ * listener was made by PID 1 for another program. A listener that was
+ * not seen (it listened before the load) is unknown: unknown is unsafe.
+ */
+static __always_inline __u32 child_reader_verdict(const struct sa_config *cfg,
+						  const struct sa_listener *l)
+{
+	if (!l || (l->flags & SA_LF_EXE_UNKNOWN))
+		return SA_R_READER_UNKNOWN;
+	if (l->flags & SA_LF_SPLICED)
+		return SA_R_SPLICE_READER;
+	return sa_reader_verdict(cfg, &l->exe);
+}
+
+/* One more connection for an executable's probation (saturating). */
+static __always_inline void count_conn(const struct sa_exe_key *k)
+{
+	struct sa_exe *e = k->ino ? sa_exe_record(k) : NULL;
+
+	if (e && e->conns != 0xffffffff)
+		__sync_fetch_and_add(&e->conns, 1);
+}
+
+/*
+ * TCP_CONNECT_CB runs in connect()'s own context (tcp_connect()), the one
+ * place a client socket and the program that will read it meet; the
+ * established callback may run in softirq. Only sockets in an attached
+ * cgroup get sk_storage here.
+ */
+static __always_inline void note_reader(struct bpf_sock_ops *skops)
+{
+	struct sa_config *cfg = sa_config();
+	struct bpf_sock *bsk = skops->sk;
+	struct sa_sock_state *st;
+	struct sa_exe_key exe;
+	struct tcp_sock *tp;
+	__u64 cgroup_id;
+
+	if (!cfg || !cfg->enabled || !bsk)
+		return;
+	tp = bpf_skc_to_tcp_sock(bsk);
+	if (!tp || !sa_cgroup_slot(sa_sk(tp), &cgroup_id))
+		return;
+	if (!sa_current_exe(&exe, NULL))
+		return;
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	st->reader = exe;
+	st->flags |= SA_SF_READER_KNOWN;
+	count_conn(&exe);
 }
 
 /*
@@ -233,6 +277,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	struct sa_config *cfg = sa_config();
 	struct sa_sock_state tmp = {}, *st;
 	struct sa_peer rec = {}, *client = NULL;
+	struct sa_listener *listener = NULL;
 	struct sa_conn_key client_key;
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp;
@@ -247,30 +292,30 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return;
-	slot = cgroup_slot(sa_sk(tp), &cgroup_id);
+	slot = sa_cgroup_slot(sa_sk(tp), &cgroup_id);
 	sa_count(slot, SA_C_SOCKS_SEEN, 1);
 
-	/* Decided on the stack; only an inserted socket gets sk_storage. */
+	/*
+	 * Decided on the stack: only an inserted socket, or a client whose
+	 * reader note_reader() recorded, has sk_storage.
+	 */
+	if (active) {
+		st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
+		if (st && (st->flags & SA_SF_READER_KNOWN))
+			tmp.reader = st->reader;
+	} else {
+		listener = listener_of(skops);
+		if (listener && !(listener->flags & SA_LF_EXE_UNKNOWN)) {
+			tmp.reader = listener->exe;
+			count_conn(&tmp.reader);
+		}
+	}
 	tmp.slot = slot;
 	tmp.netns_cookie = bpf_get_netns_cookie(skops);
 	fill_addresses(skops, &tmp);
 
-	/*
-	 * Keys: both ISNs, recovered from counters that started at zero.
-	 * Client: snd_una advanced from its ISN by bytes_acked, which counts
-	 * the SYN (tcp_snd_una_update()); rcv_nxt = server ISN + 1 + data.
-	 * Server child: snd_una starts at ISN + 1 (tcp_create_openreq_child()),
-	 * rcv_nxt = client ISN + 1 + data (TFO SYN data included).
-	 */
-	if (active) {
-		tmp.key.client_isn = skops->snd_una - (__u32)skops->bytes_acked;
-		tmp.key.server_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
-		tmp.key.role = SA_ROLE_CLIENT;
-	} else {
-		tmp.key.client_isn = skops->rcv_nxt - 1 - (__u32)skops->bytes_received;
-		tmp.key.server_isn = skops->snd_una - 1 - (__u32)skops->bytes_acked;
-		tmp.key.role = SA_ROLE_SERVER;
-	}
+	sa_conn_key(&tmp.key, active, skops->snd_una, skops->rcv_nxt,
+		    skops->bytes_acked, skops->bytes_received);
 
 	/*
 	 * A client's ACTIVE_ESTABLISHED callback runs before it sends the ACK
@@ -281,8 +326,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 * plain TCP's throughput).
 	 */
 	if (!active) {
-		client_key = tmp.key;
-		client_key.role = SA_ROLE_CLIENT;
+		sa_peer_key(&tmp.key, &client_key);
 		client = bpf_map_lookup_elem(&sockaccel_peers, &client_key);
 		if (!client) {
 			reason = SA_R_PEER_MISSING;
@@ -316,13 +360,17 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 				goto pass;
 			}
 		} else {
-			lnb = listener_nonblocking(skops);
+			lnb = listener ? listener_nonblocking(listener) : -1;
 			if (lnb == 0) {
 				reason = SA_R_LISTENER_BLOCKING;
 				goto pass;
 			}
 		}
 	}
+	/* The reader must be known not to read with splice() (guard.bpf.c). */
+	reason = active ? sa_reader_verdict(cfg, &tmp.reader) : child_reader_verdict(cfg, listener);
+	if (reason != SA_R_NONE)
+		goto pass;
 	if (active && short_connections(skops, cfg, tmp.remote_port)) {
 		reason = SA_R_SHORT_CONN;
 		goto pass;
@@ -345,6 +393,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 * on the stack and, if it never pauses, stay there (rule 1).
 	 */
 	rec.flags = lnb == 1 ? SA_PF_LISTENER_NB : 0;
+	rec.reader = st->reader;
 	rec.family = st->family;
 	rec.local_port = st->local_port;
 	rec.remote_port = st->remote_port;
@@ -422,13 +471,14 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return;
-	peer_key = st->key;
-	peer_key.role = st->key.role == SA_ROLE_CLIENT ? SA_ROLE_SERVER : SA_ROLE_CLIENT;
+	sa_peer_key(&st->key, &peer_key);
 	peer_rec = NULL;
 	if (st->flags & SA_SF_EVICT_REQ) {
 		reason = st->leave_reason;
 	} else if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0) {
 		reason = SA_R_SELF_BLOCKING;
+	} else if ((reason = sa_guard_reason(st, cfg)) != SA_R_NONE) {
+		/* Read with splice(), sent urgent data, or forced out. */
 	} else {
 		/*
 		 * A receiver whose sender left: every leaver raises the
@@ -456,11 +506,17 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 					  SA_LEAVING_BEACON);
 	flags = rec->flags;
 	if (flags & SA_PF_GOT_REDIRECT) {
-		__sync_fetch_and_add(&st->passed_run, 0);	/* full barrier */
+		sa_full_barrier(&st->passed_run);
 		if (!peer_rec)
 			peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
-		/* No record: the peer closed (on_state_change()). */
-		if (peer_rec && !sa_peer_idle(sa_tcp_sock_at(peer_rec->sk_addr)))
+		/*
+		 * No record: the peer closed (on_state_change()). A peer that
+		 * sent urgent data when none of its redirects was in flight
+		 * passes every verdict since (guard.bpf.c): no need to see it
+		 * outside sendmsg().
+		 */
+		if (peer_rec && !(peer_rec->flags & SA_PF_QUIESCED) &&
+		    !sa_peer_idle(sa_tcp_sock_at(peer_rec->sk_addr)))
 			return;
 		if (sa_unread_redirected(tp) != 0)
 			return;	/* unread (or unknown): let the reader drain it */
@@ -512,6 +568,9 @@ int sockaccel_sockops(struct bpf_sock_ops *skops)
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		remember_listener(skops);
+		break;
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		note_reader(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		decide_connection(skops, true);

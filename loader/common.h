@@ -16,6 +16,7 @@ extern bool opt_json;
 #define PIN_PROG_SK_MSG		"sockaccel_sk_msg"
 #define PIN_LINK_SK_MSG		"sockaccel_sk_msg_link"
 #define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
+#define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
 
 /* Errors: one lowercase line on stderr; always returns -1 for chaining. */
 int err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -38,6 +39,11 @@ bool is_loaded(void);
 const char *pin_root(void);
 int pin_path(char *buf, size_t len, const char *name);
 int open_pinned(const char *name);
+const char *state_root(void);
+bool is_state_map(const char *name);
+int pin_path_of_map(char *buf, size_t len, const char *name);
+int open_pinned_map(const char *name);
+int ensure_tracefs(void);
 int parse_size(const char *s, __u64 *out);
 
 /* Commands. */
@@ -50,6 +56,11 @@ int cmd_stats(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_exe(int argc, char **argv);
+
+/* Executables (exe.c). */
+void exes_print(FILE *f, bool json);
+int exe_guard_bump(void);
 
 /* Shared between commands. */
 struct load_opts {
@@ -58,6 +69,9 @@ struct load_opts {
 	int cross_netns;	/* -1 keep, 0 off, 1 on */
 	int skip_short;		/* -1 keep, 0 accelerate short connections, 1 skip */
 	long lock_spin_ns;	/* -1 keep, else the wait bound (0 = never wait) */
+	long probation_conns;	/* -1 keep, else connections per new executable */
+	long probation_ms;	/* -1 keep, else milliseconds per new executable */
+	bool forget;		/* unload: also remove what was learned */
 };
 int do_load(const struct load_opts *o, bool *loaded_now);
 int run_kernel_probe(__u32 *flags, bool report);

@@ -21,6 +21,7 @@
 #include "common.h"
 #include "sockops.skel.h"
 #include "sk_msg.skel.h"
+#include "guard.skel.h"
 
 static __u64 sysctl_max(const char *path, __u64 fallback)
 {
@@ -99,7 +100,7 @@ static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 
 		if (strncmp(name, "sockaccel_", 10))
 			continue;	/* .rodata/.bss stay private to each object */
-		if (pin_path(p, sizeof(p), name) || bpf_map__set_pin_path(map, p))
+		if (pin_path_of_map(p, sizeof(p), name) || bpf_map__set_pin_path(map, p))
 			return err_msg("cannot set pin path for %s", name);
 		if (o->max_socks && !strcmp(name, "sockaccel_socks"))
 			bpf_map__set_max_entries(map, o->max_socks);
@@ -127,6 +128,105 @@ static void remove_pins(void)
 	rmdir(pin_root());
 }
 
+/* The sockhash of the instance loaded now (its id), 0 if none. */
+static __u32 current_sockhash_id(void)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd = open_pinned("sockaccel_socks");
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.id = 0;
+	close(fd);
+	return info.id;
+}
+
+static bool sockhash_empty(int fd)
+{
+	struct sa_conn_key k;
+
+	return bpf_map_get_next_key(fd, NULL, &k) != 0;
+}
+
+/*
+ * The guard's tracepoint links are pinned in the state directory, named
+ * after the sockhash they protect: unload leaves them, because sockets
+ * inserted before it keep their fast path (their psocks hold the sk_msg
+ * program) and may still be spliced. A guard is removed once its sockhash
+ * is gone or empty, at the next load or unload, or by unload --forget.
+ */
+static void collect_guards(bool all)
+{
+	__u32 live = current_sockhash_id();
+	char p[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(state_root());
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		const char *us;
+		unsigned long id;
+		int fd;
+
+		if (strncmp(de->d_name, PIN_LINK_GUARD_PREFIX, strlen(PIN_LINK_GUARD_PREFIX)))
+			continue;
+		us = strrchr(de->d_name, '_');
+		if (!us || sscanf(us + 1, "%lu", &id) != 1)
+			continue;
+		if (!all && id == live)
+			continue;
+		fd = all ? -1 : bpf_map_get_fd_by_id(id);
+		if (fd >= 0 && !sockhash_empty(fd)) {
+			close(fd);
+			continue;	/* accelerated sockets remain: keep guarding */
+		}
+		if (fd >= 0)
+			close(fd);
+		if (snprintf(p, sizeof(p), "%s/%s", state_root(), de->d_name) < (int)sizeof(p))
+			unlink(p);
+	}
+	closedir(d);
+}
+
+/*
+ * Attach the guard's tracepoints (bpf/guard.bpf.c) and pin each link. The
+ * splice guard is left out only when the probe showed that splice() reads
+ * redirected bytes on this kernel.
+ */
+static int attach_guard(struct sockaccel_guard *g, __u32 kflags)
+{
+	__u32 sockhash = current_sockhash_id();
+	struct bpf_program *prog;
+	char p[PATH_MAX];
+
+	if (ensure_tracefs())
+		return -1;
+	bpf_object__for_each_program(prog, g->obj) {
+		const char *name = bpf_program__name(prog);
+		struct bpf_link *link;
+		int err;
+
+		if (prog == g->progs.sockaccel_guard_splice && (kflags & SA_KF_SPLICE_READS_PSOCK))
+			continue;
+		link = bpf_program__attach(prog);
+		if (!link)
+			return err_errno(errno, "mount tracefs at /sys/kernel/tracing, or run with -v",
+					 "cannot attach the guard program %s", name);
+		snprintf(p, sizeof(p), "%s/%s%s_%u", state_root(), PIN_LINK_GUARD_PREFIX,
+			 name + strlen("sockaccel_guard_"), sockhash);
+		err = bpf_link__pin(link, p);
+		/* Pinned or not, the link must outlive this process only by its pin. */
+		bpf_link__disconnect(link);
+		bpf_link__destroy(link);
+		if (err)
+			return err_errno(-err, NULL, "cannot pin %s", p);
+	}
+	return 0;
+}
+
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (!opt_verbose)
@@ -138,6 +238,7 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 {
 	struct sockaccel_sockops *ops = NULL;
 	struct sockaccel_sk_msg *msg = NULL;
+	struct sockaccel_guard *guard = NULL;
 	struct sa_config cfg = {};
 	__u32 kflags = 0;
 	char p[PATH_MAX];
@@ -160,6 +261,10 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 			cfg.skip_short = o->skip_short;
 		if (o->lock_spin_ns >= 0)
 			cfg.lock_spin_ns = o->lock_spin_ns;
+		if (o->probation_conns >= 0)
+			cfg.probation_conns = o->probation_conns;
+		if (o->probation_ms >= 0)
+			cfg.probation_ns = o->probation_ms * 1000000ull;
 		if (write_config(&cfg))
 			return err_errno(errno, NULL, "cannot update config");
 		return 0;
@@ -168,17 +273,22 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		return -1;
 	if (mkdir(pin_root(), 0700) && errno != EEXIST)
 		return err_errno(errno, NULL, "cannot create %s", pin_root());
+	if (mkdir(state_root(), 0700) && errno != EEXIST)
+		return err_errno(errno, NULL, "cannot create %s", state_root());
 
 	ops = sockaccel_sockops__open();
 	msg = sockaccel_sk_msg__open();
-	if (!ops || !msg) {
+	guard = sockaccel_guard__open();
+	if (!ops || !msg || !guard) {
 		err_errno(errno, "run with -v for libbpf's log", "cannot open BPF objects");
 		goto cleanup;
 	}
-	if (pin_maps_at_load(ops->obj, o) || pin_maps_at_load(msg->obj, o))
+	if (pin_maps_at_load(ops->obj, o) || pin_maps_at_load(msg->obj, o) ||
+	    pin_maps_at_load(guard->obj, o))
 		goto cleanup;
-	/* The first load creates and pins the maps, the second reuses them. */
-	if (sockaccel_sockops__load(ops) || sockaccel_sk_msg__load(msg)) {
+	/* The first load creates and pins the maps, the others reuse them. */
+	if (sockaccel_sockops__load(ops) || sockaccel_sk_msg__load(msg) ||
+	    sockaccel_guard__load(guard)) {
 		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
 		goto cleanup;
 	}
@@ -195,6 +305,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	cfg.allow_cross_netns = o->cross_netns > 0;
 	cfg.skip_short = o->skip_short != 0;
 	cfg.lock_spin_ns = o->lock_spin_ns >= 0 ? o->lock_spin_ns : SA_LOCK_SPIN_NS_DEFAULT;
+	cfg.probation_conns = o->probation_conns >= 0 ? o->probation_conns : SA_PROBATION_CONNS_DEFAULT;
+	cfg.probation_ns = (o->probation_ms >= 0 ? o->probation_ms : SA_PROBATION_MS_DEFAULT) * 1000000ull;
 	if (bpf_map_update_elem(bpf_map__fd(ops->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
 		goto cleanup;
@@ -224,17 +336,26 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		err_errno(errno, NULL, "cannot pin %s", p);
 		goto cleanup;
 	}
+	/* Before any cgroup is attached: no socket is inserted unguarded. */
+	collect_guards(false);
+	if (attach_guard(guard, kflags))
+		goto cleanup;
 	*loaded_now = true;
 	err = 0;
 cleanup:
 	if (link_fd >= 0)
 		close(link_fd);
+	sockaccel_guard__destroy(guard);
 	sockaccel_sk_msg__destroy(msg);
 	sockaccel_sockops__destroy(ops);
-	if (err)
+	if (err) {
 		remove_pins();
+		collect_guards(false);
+	}
 	return err;
 }
+
+static void usage_unload(void);
 
 static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 			   const char **cgroup, const char **pid, void (*usage)(void))
@@ -247,6 +368,9 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 		{ "cross-netns", required_argument, NULL, 'x' },
 		{ "short-conns", required_argument, NULL, 's' },
 		{ "lock-spin-us", required_argument, NULL, 'w' },
+		{ "probation", required_argument, NULL, 'P' },
+		{ "probation-time", required_argument, NULL, 'T' },
+		{ "forget", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -257,6 +381,8 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 	o->cross_netns = -1;
 	o->skip_short = -1;
 	o->lock_spin_ns = -1;
+	o->probation_conns = -1;
+	o->probation_ms = -1;
 	optind = 1;
 	opterr = 0;	/* our own one-line errors */
 	while ((c = getopt_long(argc, argv, ":c:p:h", longopts, NULL)) != -1) {
@@ -303,6 +429,21 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 					       SA_LOCK_SPIN_NS_MAX / 1000);
 			o->lock_spin_ns = v * 1000;
 			break;
+		case 'P':
+			if (parse_size(optarg, &v) || v > 1000000)
+				return err_msg("invalid --probation '%s' (connections, 0..1000000)", optarg);
+			o->probation_conns = v;
+			break;
+		case 'T':
+			if (parse_size(optarg, &v) || v > 3600000)
+				return err_msg("invalid --probation-time '%s' (milliseconds, 0..3600000)", optarg);
+			o->probation_ms = v;
+			break;
+		case 'F':
+			if (usage != usage_unload)
+				goto bad;
+			o->forget = true;
+			break;
 		case 'h':
 			usage();
 			exit(0);
@@ -326,6 +467,7 @@ static void usage_load(void)
 {
 	printf("Usage: sockaccel load [--max-socks N] [--backlog-limit BYTES] [--cross-netns on|off]\n"
 	       "                      [--short-conns tcp|accelerate] [--lock-spin-us N]\n"
+	       "                      [--probation N] [--probation-time MS]\n"
 	       "\n"
 	       "Load the programs and maps, pin them under %s and return.\n"
 	       "Nothing is accelerated until a cgroup is attached. Loading again is a\n"
@@ -348,12 +490,18 @@ static void usage_load(void)
 	       "                        receiver that is busy reading before handing it\n"
 	       "                        bytes, instead of sleeping on its socket lock; 0\n"
 	       "                        never waits\n"
+	       "  --probation N         a new executable's sockets stay on TCP until it has\n"
+	       "                        made or accepted N connections (default %d) ...\n"
+	       "  --probation-time MS   ... and MS milliseconds passed since it was first\n"
+	       "                        seen (default %d): a program that reads sockets with\n"
+	       "                        splice() shows it on plain TCP first, and is then\n"
+	       "                        never accelerated (see: sockaccel exe --help)\n"
 	       "\n"
 	       "Examples:\n"
 	       "  sockaccel load\n"
 	       "  sockaccel load --backlog-limit 8M --cross-netns on\n",
 	       pin_root(), SA_DEFAULT_MAX_SOCKS, SA_SHORT_MSGS, SA_LOCK_SPIN_NS_MAX / 1000,
-	       SA_LOCK_SPIN_NS_DEFAULT / 1000);
+	       SA_LOCK_SPIN_NS_DEFAULT / 1000, SA_PROBATION_CONNS_DEFAULT, SA_PROBATION_MS_DEFAULT);
 }
 
 int cmd_load(int argc, char **argv)
@@ -580,12 +728,19 @@ int cmd_detach(int argc, char **argv)
 
 static void usage_unload(void)
 {
-	printf("Usage: sockaccel unload\n"
+	printf("Usage: sockaccel unload [--forget]\n"
 	       "\n"
 	       "Detach from every cgroup and remove every pin under %s.\n"
 	       "Connections already accelerated keep their fast path until they close:\n"
-	       "their sockets hold the programs and maps, so no queued byte is lost.\n"
-	       "Succeeds when nothing is loaded.\n", pin_root());
+	       "their sockets hold the programs and maps, so no queued byte is lost,\n"
+	       "and the splice/MSG_OOB guard stays attached until the last of them is\n"
+	       "gone (its links are pinned under %s).\n"
+	       "Succeeds when nothing is loaded.\n"
+	       "\n"
+	       "  --forget   also remove %s: what was learned about\n"
+	       "             executables, the executable policy and every guard (only\n"
+	       "             safe once no accelerated connection remains)\n",
+	       pin_root(), state_root(), state_root());
 }
 
 int cmd_unload(int argc, char **argv)
@@ -613,6 +768,16 @@ int cmd_unload(int argc, char **argv)
 		}
 		closedir(d);
 		remove_pins();
+	}
+	collect_guards(o.forget);
+	if (o.forget) {
+		char p[PATH_MAX];
+
+		snprintf(p, sizeof(p), "%s/sockaccel_exes", state_root());
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/sockaccel_exe_policy", state_root());
+		unlink(p);
+		rmdir(state_root());
 	}
 	lock_release(lock);
 	drop_caps();

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
@@ -120,6 +121,45 @@ static bool fionread_counts(struct pair *p, size_t len)
 	return n == (int)len;
 }
 
+/*
+ * Redirect bytes to the server end, then splice() from it into a pipe
+ * (nonblocking). tcp_splice_read() reads only sk_receive_queue on every
+ * kernel seen so far; a kernel that serves the psock there needs no guard.
+ * Drains with recv() whatever splice() did not take.
+ */
+static bool splice_reads_redirected(struct pair *p)
+{
+	char buf[64] = "sockaccel-probe";
+	int pipefd[2], i;
+	ssize_t n = -1;
+
+	int fl = fcntl(p->sfd, F_GETFL);
+
+	/* tcp_splice_read() waits on a blocking socket, whatever the flags. */
+	if (fl < 0 || fcntl(p->sfd, F_SETFL, fl | O_NONBLOCK) ||
+	    pipe2(pipefd, O_CLOEXEC | O_NONBLOCK))
+		return false;
+	if (send(p->cfd, buf, 16, MSG_NOSIGNAL) == 16) {
+		for (i = 0; i < 50; i++) {
+			struct timespec d = { 0, 2 * 1000 * 1000 };
+
+			n = splice(p->sfd, NULL, pipefd[1], NULL, 16, SPLICE_F_NONBLOCK);
+			if (n > 0 || (n < 0 && errno != EAGAIN))
+				break;
+			nanosleep(&d, NULL);
+		}
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	for (i = 0; i < 50 && recv(p->sfd, buf, sizeof(buf), MSG_DONTWAIT) <= 0; i++) {
+		struct timespec d = { 0, 2 * 1000 * 1000 };
+
+		nanosleep(&d, NULL);
+	}
+	fcntl(p->sfd, F_SETFL, fl);
+	return n == 16;
+}
+
 int run_kernel_probe(__u32 *flags, bool report)
 {
 	struct sockaccel_probe *skel = NULL;
@@ -127,7 +167,7 @@ int run_kernel_probe(__u32 *flags, bool report)
 	__u32 zero = 0, one = 1;
 	__u64 cfd, sfd;		/* a sockmap with 8-byte values takes u64 fds */
 	int link = -1, ret = -1, map;
-	bool fion = false, fion_stack = false, waits = false;
+	bool fion = false, fion_stack = false, waits = false, splice_ok = false;
 
 	*flags = 0;
 	if (pair_open(&p)) {
@@ -159,6 +199,7 @@ int run_kernel_probe(__u32 *flags, bool report)
 	/* 100 bytes are redirected; the probe program passes 7-byte messages. */
 	fion = fionread_counts(&p, 100);
 	fion_stack = fionread_counts(&p, 7);
+	splice_ok = splice_reads_redirected(&p);
 	waits = probe_recv_waits(&p);
 	if (fion)
 		*flags |= SA_KF_FIONREAD;
@@ -166,6 +207,8 @@ int run_kernel_probe(__u32 *flags, bool report)
 		*flags |= SA_KF_FIONREAD_STACK;
 	if (waits)
 		*flags |= SA_KF_RECV_WAITS_SAFELY;
+	if (splice_ok)
+		*flags |= SA_KF_SPLICE_READS_PSOCK;
 	ret = 0;
 out:
 	pair_close(&p);

@@ -28,6 +28,12 @@ static const char *const counter_names[SA_C_REASON_BASE] = {
 	[SA_C_TO_REDIRECT] = "to_redirect",
 	[SA_C_LOCK_WAITS] = "lock_waits",
 	[SA_C_LOCK_WAIT_TIMEOUTS] = "lock_wait_timeouts",
+	[SA_C_SPLICE_READS] = "splice_reads",
+	[SA_C_SPLICE_SWITCHES] = "splice_switches",
+	[SA_C_SPLICE_KILLS] = "splice_kills",
+	[SA_C_SPLICE_UNSURE] = "splice_unsure",
+	[SA_C_URGENT_SENDS] = "urgent_sends",
+	[SA_C_URGENT_UNREAD] = "urgent_unread",
 };
 
 static const char *const reason_names[SA_R_MAX] = {
@@ -51,6 +57,10 @@ static const char *const reason_names[SA_R_MAX] = {
 	[SA_R_STAYED_ON_TCP] = "stayed_on_tcp",
 	[SA_R_SMALL_STREAM] = "small_stream",
 	[SA_R_SHORT_CONN] = "short_conn",
+	[SA_R_SPLICE_READER] = "splice_reader",
+	[SA_R_PROBATION] = "probation",
+	[SA_R_READER_UNKNOWN] = "reader_unknown",
+	[SA_R_URGENT] = "urgent",
 };
 
 const char *reason_name(unsigned int r)
@@ -99,13 +109,13 @@ int read_counters(__u32 slot, struct sa_counters *sum)
 void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 {
 	bool waits = flags & SA_KF_RECV_WAITS_SAFELY, fion = flags & SA_KF_FIONREAD;
-	bool fion_stack = flags & SA_KF_FIONREAD_STACK;
+	bool fion_stack = flags & SA_KF_FIONREAD_STACK, splice = flags & SA_KF_SPLICE_READS_PSOCK;
 
 	if (json) {
 		fprintf(f, "{\"recv_waits_safely\":%s,\"fionread_counts_redirected\":%s,"
-			"\"fionread_counts_tcp\":%s}",
+			"\"fionread_counts_tcp\":%s,\"splice_reads_redirected\":%s}",
 			waits ? "true" : "false", fion ? "true" : "false",
-			fion_stack ? "true" : "false");
+			fion_stack ? "true" : "false", splice ? "true" : "false");
 		return;
 	}
 	fprintf(f, "  kernel       blocking reads: %s\n",
@@ -113,6 +123,9 @@ void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 		      : "unsafe (tcp_bpf_recvmsg returns EAGAIN on wakeups): blocking sockets stay on TCP");
 	fprintf(f, "               FIONREAD on redirected bytes: %s; on bytes through TCP: %s\n",
 		fion ? "counted" : "not counted", fion_stack ? "counted" : "not counted");
+	fprintf(f, "               splice() from a socket: %s\n",
+		splice ? "reads redirected bytes (no splice guard needed)"
+		       : "does not read redirected bytes: splice readers stay on TCP (guard)");
 }
 
 static void print_counters_json(const struct sa_counters *c)
@@ -183,6 +196,7 @@ static void usage_status(void)
 int cmd_status(int argc, char **argv)
 {
 	struct sa_config cfg = {};
+	struct sa_counters all;
 	struct bpf_map_info minfo = {};
 	__u32 mlen = sizeof(minfo);
 	int socks, cgs, n = 0;
@@ -220,6 +234,20 @@ int cmd_status(int argc, char **argv)
 		       cfg.allow_cross_netns ? "true" : "false",
 		       cfg.skip_short ? "tcp" : "accelerate", cfg.lock_spin_ns / 1000);
 		kernel_flags_describe(cfg.kernel_flags, stdout, true);
+		read_counters(-1, &all);
+		printf(",\"probation\":{\"conns\":%u,\"ms\":%llu},\"guard\":{\"splice\":\"%s\","
+		       "\"splice_reads\":%llu,\"splice_switches\":%llu,\"splice_kills\":%llu,"
+		       "\"splice_unsure\":%llu,\"urgent_sends\":%llu,\"urgent_unread\":%llu},"
+		       "\"executables\":",
+		       cfg.probation_conns, (unsigned long long)(cfg.probation_ns / 1000000),
+		       cfg.kernel_flags & SA_KF_SPLICE_READS_PSOCK ? "not_needed" : "guarded",
+		       (unsigned long long)all.c[SA_C_SPLICE_READS],
+		       (unsigned long long)all.c[SA_C_SPLICE_SWITCHES],
+		       (unsigned long long)all.c[SA_C_SPLICE_KILLS],
+		       (unsigned long long)all.c[SA_C_SPLICE_UNSURE],
+		       (unsigned long long)all.c[SA_C_URGENT_SENDS],
+		       (unsigned long long)all.c[SA_C_URGENT_UNREAD]);
+		exes_print(stdout, true);
 		printf(",\"cgroups\":[");
 	} else {
 		printf("sockaccel loaded: %s\n", pin_root());
@@ -232,6 +260,24 @@ int cmd_status(int argc, char **argv)
 		printf("  short conns  %s\n", cfg.skip_short ? "left on TCP" : "accelerated");
 		printf("  lock spin    %u us\n", cfg.lock_spin_ns / 1000);
 		kernel_flags_describe(cfg.kernel_flags, stdout, false);
+		read_counters(-1, &all);
+		printf("  probation    %u connections and %llu ms per new executable\n",
+		       cfg.probation_conns, (unsigned long long)(cfg.probation_ns / 1000000));
+		printf("  guard        splice() from TCP sockets: %llu calls, %llu switched to TCP safely, "
+		       "%llu readers killed, %llu unsure\n"
+		       "               MSG_OOB sends: %llu, %llu while the peer held unread bytes\n",
+		       (unsigned long long)all.c[SA_C_SPLICE_READS],
+		       (unsigned long long)all.c[SA_C_SPLICE_SWITCHES],
+		       (unsigned long long)all.c[SA_C_SPLICE_KILLS],
+		       (unsigned long long)all.c[SA_C_SPLICE_UNSURE],
+		       (unsigned long long)all.c[SA_C_URGENT_SENDS],
+		       (unsigned long long)all.c[SA_C_URGENT_UNREAD]);
+		if (all.c[SA_C_SPLICE_KILLS])
+			printf("               WARNING: %llu splice() readers were killed: they spliced from\n"
+			       "               sockets holding bytes splice() cannot read (see: sockaccel exe list)\n",
+			       (unsigned long long)all.c[SA_C_SPLICE_KILLS]);
+		printf("  executables  reading TCP sockets with splice() (stay on TCP), or with a policy:\n");
+		exes_print(stdout, false);
 	}
 	while (bpf_map_get_next_key(cgs, prev, &key) == 0) {
 		struct sa_cgroup_info info;

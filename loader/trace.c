@@ -43,6 +43,10 @@ static const char *event_name(__u32 t)
 	case SA_EV_PASSED: return "passed";
 	case SA_EV_CLOSED: return "closed";
 	case SA_EV_EVICTED: return "evicted";
+	case SA_EV_SPLICE_LEARNED: return "splice_learned";
+	case SA_EV_SPLICE_SWITCH: return "splice_switch";
+	case SA_EV_SPLICE_KILL: return "splice_kill";
+	case SA_EV_URGENT: return "urgent";
 	}
 	return "unknown";
 }
@@ -61,6 +65,30 @@ static int on_event(void *ctx, void *data, size_t size)
 	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
 	fmt_endpoint(ev->local_ip6, ev->local_port, l, sizeof(l));
 	fmt_endpoint(ev->remote_ip6, ev->remote_port, r, sizeof(r));
+	if (ev->type >= SA_EV_SPLICE_LEARNED) {
+		char comm[17];
+		size_t i;
+
+		/* comm is any process's to set: print it escaped, for display. */
+		memcpy(comm, ev->comm, 16);
+		comm[16] = 0;
+		for (i = 0; comm[i]; i++)
+			if ((unsigned char)comm[i] < 0x20 || comm[i] == '"' || comm[i] == '\\')
+				comm[i] = '?';
+		if (opt_json)
+			printf("{\"time\":\"%s.%06ld\",\"event\":\"%s\",\"pid\":%u,\"comm\":\"%s\","
+			       "\"exe_dev\":%u,\"exe_ino\":%llu,\"local\":\"%s\",\"remote\":\"%s\","
+			       "\"unread\":%u}\n",
+			       ts, now.tv_nsec / 1000, event_name(ev->type), ev->pid, comm, ev->exe.dev,
+			       (unsigned long long)ev->exe.ino, l, r, ev->unread);
+		else
+			printf("%s.%06ld %-14s pid %u (%s, exe %u:%u inode %llu) socket %s <-> %s%s\n",
+			       ts, now.tv_nsec / 1000, event_name(ev->type), ev->pid, comm,
+			       ev->exe.dev >> 20, ev->exe.dev & 0xfffff, (unsigned long long)ev->exe.ino,
+			       l, r, ev->type == SA_EV_SPLICE_KILL ? " KILLED: held unread redirected bytes" : "");
+		fflush(stdout);
+		return 0;
+	}
 	if (opt_json) {
 		printf("{\"time\":\"%s.%06ld\",\"event\":\"%s\",\"role\":\"%s\",\"local\":\"%s\","
 		       "\"remote\":\"%s\",\"reason\":\"%s\",\"bytes_redirected\":%llu,\"bytes_passed\":%llu}\n",

@@ -302,6 +302,63 @@ int pin_path(char *buf, size_t len, const char *name)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/*
+ * What sockaccel learned (sockaccel_exes) and the operator chose per
+ * executable (sockaccel_exe_policy) live beside the pin root, not in it:
+ * unload removes the pin root, and a reload must not forget which
+ * programs read sockets with splice().
+ */
+const char *state_root(void)
+{
+	static char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s-state", pin_root());
+	return buf;
+}
+
+bool is_state_map(const char *name)
+{
+	return !strcmp(name, "sockaccel_exes") || !strcmp(name, "sockaccel_exe_policy");
+}
+
+int pin_path_of_map(char *buf, size_t len, const char *name)
+{
+	int n;
+
+	if (!is_state_map(name))
+		return pin_path(buf, len, name);
+	n = snprintf(buf, len, "%s/%s", state_root(), name);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int open_pinned_map(const char *name)
+{
+	char p[PATH_MAX];
+
+	if (pin_path_of_map(p, sizeof(p), name))
+		return -1;
+	return bpf_obj_get(p);
+}
+
+/* libbpf attaches tracepoints by their ids under tracefs. */
+int ensure_tracefs(void)
+{
+	struct statfs st;
+
+	if (access("/sys/kernel/tracing/events/syscalls", F_OK) == 0 ||
+	    access("/sys/kernel/debug/tracing/events/syscalls", F_OK) == 0)
+		return 0;
+	if (statfs("/sys/kernel/tracing", &st) == 0 && st.f_type == TRACEFS_MAGIC)
+		return err_msg("kernel has no syscall tracepoints (hint: CONFIG_FTRACE_SYSCALLS)");
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, "mode=0700"))
+		return err_errno(errno, "mount it with: mount -t tracefs tracefs /sys/kernel/tracing",
+				 "cannot mount tracefs at /sys/kernel/tracing");
+	if (access("/sys/kernel/tracing/events/syscalls", F_OK))
+		return err_msg("kernel has no syscall tracepoints (hint: CONFIG_FTRACE_SYSCALLS)");
+	info_msg("mounted tracefs at /sys/kernel/tracing");
+	return 0;
+}
+
 int open_pinned(const char *name)
 {
 	char p[PATH_MAX];

@@ -5,6 +5,9 @@
 # inside namespaces created here. Every wait is bounded.
 
 set -u
+# Every test runs its own sockaccel instance (own programs, maps and pins,
+# and its own state directory, removed at exit), never the default one.
+export SOCKACCEL_PIN_ROOT=${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel-test-$$}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SA="$TOP/build/sockaccel"
 TOOLS="$TOP/build/tests"
@@ -61,7 +64,7 @@ _sa_cleanup() {
 	# Unload only an instance this test may have created: a test refused
 	# by require_not_loaded must leave somebody else's sockaccel alone.
 	if [ -z "${SA_KEEP_LOADED:-}" ] && [ -z "${_SA_NOT_OURS:-}" ]; then
-		"$SA" unload >/dev/null 2>&1 || true
+		"$SA" unload --forget >/dev/null 2>&1 || true
 	fi
 	if [ "$rc" -eq 0 ] && [ "$_SA_FAILS" -gt 0 ]; then
 		rc=1
@@ -150,13 +153,30 @@ except Exception:
 print(d.get(name, d.get("pass_reasons", {}).get(name, 0)))' "$1"
 }
 
+# attach CG: load (once) and accelerate CG. Tests of other rules start
+# without the splice guard's probation (SA_TEST_LOAD_OPTS), or every new
+# tool's first connections would stay on TCP; test_splice.sh and
+# test_compat.sh run with the defaults.
+SA_TEST_LOAD_OPTS=${SA_TEST_LOAD_OPTS---probation 0 --probation-time 0}
 attach() {
+	# shellcheck disable=SC2086
+	"$SA" load $SA_TEST_LOAD_OPTS >/dev/null || die "load failed"
 	"$SA" attach --cgroup "$1" >/dev/null || die "attach $1 failed"
+}
+
+# wait_file FILE [SECONDS]: until FILE is non-empty (default 5 s).
+wait_file() {
+	local i n=$(( ${2:-5} * 20 ))
+	for ((i = 0; i < n; i++)); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
 }
 
 # Refuse to run over somebody's live sockaccel: tests unload at exit.
 require_not_loaded() {
-	if [ -d "${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel}" ] && [ -z "${SA_TEST_FORCE:-}" ]; then
+	if [ -d "$SOCKACCEL_PIN_ROOT" ] && [ -z "${SA_TEST_FORCE:-}" ]; then
 		_SA_NOT_OURS=1
 		die "sockaccel is loaded on this machine; tests would unload it (unload first, or set SA_TEST_FORCE=1)"
 	fi

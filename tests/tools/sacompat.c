@@ -2778,6 +2778,35 @@ static void case_oob(int nb)
 	close(s);
 }
 
+/*
+ * Urgent data after the reader has read everything sent before it: the
+ * usual shape (an interrupt on an otherwise idle control connection).
+ */
+static void case_oob_drained(int nb)
+{
+	char b[64];
+	int c, s;
+
+	mk_pair(nb, &c, &s);
+	send(c, "abc", 3, MSG_NOSIGNAL);
+	settle();
+	ostr("recv0", recv(s, b, sizeof(b), 0), b);
+	oret("send_oob", send(c, "X", 1, MSG_OOB | MSG_NOSIGNAL));
+	send(c, "def", 3, MSG_NOSIGNAL);
+	settle();
+	omask("mask", s);
+	oioctl("atmark", s, SIOCATMARK);
+	ostr("recv_oob", recv(s, b, 1, MSG_OOB), b);
+	oioctl("atmark2", s, SIOCATMARK);
+	ostr("recv1", recv(s, b, sizeof(b), 0), b);
+	ostr("recv_oob_again", recv(s, b, 1, MSG_OOB), b);
+	oret("send_after", send(c, "gh", 2, MSG_NOSIGNAL));
+	settle();
+	ostr("recv2", recv(s, b, sizeof(b), 0), b);
+	close(c);
+	close(s);
+}
+
 static void case_iov(int nb)
 {
 	static uint8_t src[11111], dst[77777];
@@ -2904,6 +2933,8 @@ static const struct tcase cases[] = {
 	BLK("fastopen", case_tfo, 60, "TCP Fast Open: cookie, data in SYN (sendto MSG_FASTOPEN), TCP_FASTOPEN_CONNECT"),
 	NB("oob", case_oob, "hatch", 30, "MSG_OOB urgent byte, SIOCATMARK (redirect delivers it inline: kernel-limitations.md #10)"),
 	BLK("oob", case_oob, 30, "MSG_OOB urgent byte, SIOCATMARK"),
+	NB("oob_drained", case_oob_drained, "policy", 30, "MSG_OOB after the reader read all before it; all after it goes through TCP"),
+	BLK("oob_drained", case_oob_drained, 30, "MSG_OOB after the reader read all before it"),
 	BOTH("iov", case_iov, 30, "writev/sendmsg with iovecs, recvmsg/readv scatter"),
 	NB("trunc", case_trunc, "hatch", 30, "recv(NULL, 100, MSG_TRUNC) discards bytes (#11)"),
 	BLK("trunc", case_trunc, 30, "recv(NULL, 100, MSG_TRUNC) discards bytes"),

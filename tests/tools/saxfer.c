@@ -22,7 +22,7 @@ struct hdr {
 
 static struct {
 	const char *addr, *port_file, *bind_addr;
-	int block, echo, conns, parallel, rand_writes, quiet, pace;
+	int block, echo, conns, parallel, rand_writes, quiet, pace, keep_open;
 	uint64_t bytes, seed;
 	size_t write_size;
 	unsigned int timeout;
@@ -347,7 +347,7 @@ static int cconn_step(struct cconn *c)
 		if (opt.block)
 			break;	/* the reader thread handles the other side */
 	}
-	if (c->tx == opt.bytes && !c->shut) {
+	if (c->tx == opt.bytes && !c->shut && !opt.keep_open) {
 		shutdown(c->fd, SHUT_WR);
 		c->shut = 1;
 	}
@@ -389,6 +389,11 @@ static int cconn_read(struct cconn *c)
 				return 1;
 			}
 			c->rx += n;
+			/* --keep-open: the whole echo came back before our FIN. */
+			if (opt.keep_open && c->rx == opt.bytes && !c->shut) {
+				shutdown(c->fd, SHUT_WR);
+				c->shut = 1;
+			}
 		} else {
 			size_t k = (size_t)n < 8 - c->okoff ? (size_t)n : 8 - c->okoff;
 
@@ -495,6 +500,8 @@ static void usage(void)
 		"       saxfer client --connect ADDR:PORT [--bytes N] [--write-size N|rand]\n"
 		"                     [--echo] [--conns N] [--parallel P] [--seed S] [--block]\n"
 		"                     [--pace]  (writer does more work than the reader)\n"
+		"                     [--keep-open]  (with --echo: half-close only after the\n"
+		"                                    whole echo came back)\n"
 		"                     [--bind ADDR:PORT]  (fixed source address)\n"
 		"       common: [--timeout SECONDS] [--quiet]\n");
 	exit(2);
@@ -516,6 +523,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--echo")) { opt.echo = 1; continue; }
 		if (!strcmp(a, "--quiet")) { opt.quiet = 1; continue; }
 		if (!strcmp(a, "--pace")) { opt.pace = 1; continue; }
+		if (!strcmp(a, "--keep-open")) { opt.keep_open = 1; continue; }
 		if (!v)
 			usage();
 		i++;
@@ -543,7 +551,8 @@ int main(int argc, char **argv)
 		} else
 			usage();
 	}
-	if (!opt.addr || opt.parallel < 1 || (opt.write_size == 0 && !opt.rand_writes))
+	if (!opt.addr || opt.parallel < 1 || (opt.write_size == 0 && !opt.rand_writes) ||
+	    (opt.keep_open && (!opt.echo || opt.block)))
 		usage();
 	signal(SIGALRM, on_alarm);
 	signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * exe: executables as readers of sockets. The guard (bpf/guard.bpf.c)
+ * learns which executables read TCP sockets with splice(), sock_ops keeps
+ * new executables on probation (struct sa_exe), and the operator can force
+ * one in or out (sockaccel_exe_policy). Keys are file identities (inode
+ * and device of the file), never comm.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <bpf/bpf.h>
+#include "common.h"
+
+/* The kernel's dev_t (MAJOR << 20 | MINOR), as inode->i_sb->s_dev holds it. */
+static void exe_key_of_stat(const struct stat *st, struct sa_exe_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->ino = st->st_ino;
+	k->dev = (major(st->st_dev) << 20) | minor(st->st_dev);
+}
+
+static int exe_key_of_path(const char *path, struct sa_exe_key *k)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return err_errno(errno, NULL, "cannot stat '%s'", path);
+	if (!S_ISREG(st.st_mode))
+		return err_msg("'%s' is not a regular file (an executable is named by its file)", path);
+	exe_key_of_stat(&st, k);
+	return 0;
+}
+
+/* A running process's path for the key, for display only; "" if none. */
+static void exe_path(const struct sa_exe_key *k, char *out, size_t len, int *pid_out)
+{
+	char link[300];
+	struct dirent *de;
+	struct stat st;
+	DIR *d = opendir("/proc");
+
+	*out = 0;
+	*pid_out = 0;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct sa_exe_key pk;
+		ssize_t n;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(link, sizeof(link), "/proc/%s/exe", de->d_name);
+		if (stat(link, &st))
+			continue;
+		exe_key_of_stat(&st, &pk);
+		if (pk.ino != k->ino || pk.dev != k->dev)
+			continue;
+		n = readlink(link, out, len - 1);
+		out[n > 0 ? n : 0] = 0;
+		*pid_out = atoi(de->d_name);
+		break;
+	}
+	closedir(d);
+}
+
+static const char *action_name(__u32 a)
+{
+	return a == SA_EXE_ACCELERATE ? "accelerate" : a == SA_EXE_TCP ? "tcp" : "learn";
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);	/* bpf_ktime_get_ns()'s clock */
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static const char *exe_state(const struct sa_exe *e, const struct sa_config *cfg, bool have_cfg)
+{
+	if (e->flags & SA_EXE_SPLICES)
+		return "splices";
+	if (have_cfg && (e->conns < cfg->probation_conns ||
+			 now_ns() - e->first_ns < cfg->probation_ns))
+		return "probation";
+	return "trusted";
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/*
+ * Executables that read with splice() or have a policy (all learned ones
+ * with -v): status's "executables" section, or a JSON array.
+ */
+void exes_print(FILE *f, bool json)
+{
+	int efd = open_pinned_map("sockaccel_exes"), pfd = open_pinned_map("sockaccel_exe_policy");
+	struct sa_exe_key k, next, *prev = NULL;
+	struct sa_config cfg;
+	bool have_cfg = read_config(&cfg) == 0, first = true;
+	int shown = 0, learned = 0;
+
+	if (json)
+		fprintf(f, "[");
+	while (efd >= 0 && bpf_map_get_next_key(efd, prev, &next) == 0) {
+		struct sa_exe e;
+		__u32 action = SA_EXE_LEARN;
+		char path[PATH_MAX], comm[17], pidbuf[24] = "";
+		int pid;
+
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(efd, &k, &e))
+			continue;
+		learned++;
+		if (pfd >= 0)
+			bpf_map_lookup_elem(pfd, &k, &action);
+		if (!(e.flags & SA_EXE_SPLICES) && action == SA_EXE_LEARN && !opt_verbose)
+			continue;
+		exe_path(&k, path, sizeof(path), &pid);
+		if (pid)
+			snprintf(pidbuf, sizeof(pidbuf), " pid %d", pid);
+		memcpy(comm, e.comm, 16);
+		comm[16] = 0;
+		shown++;
+		if (json) {
+			fprintf(f, "%s{\"path\":", first ? "" : ",");
+			json_str(f, path);
+			fprintf(f, ",\"comm\":");
+			json_str(f, comm);
+			fprintf(f, ",\"pid\":%d,\"dev\":%u,\"ino\":%llu,\"state\":\"%s\",\"policy\":\"%s\","
+				"\"conns\":%u,\"splices\":%u,\"kills\":%u}",
+				pid, k.dev, (unsigned long long)k.ino, exe_state(&e, &cfg, have_cfg),
+				action_name(action), e.conns, e.splices, e.kills);
+			first = false;
+		} else {
+			fprintf(f, "    %-9s %s%s (comm %s, dev %u:%u ino %llu): %u splice() calls, "
+				"%u kills, %u connections%s%s\n",
+				exe_state(&e, &cfg, have_cfg), path[0] ? path : "not running",
+				pidbuf, comm, k.dev >> 20, k.dev & 0xfffff, (unsigned long long)k.ino,
+				e.splices, e.kills, e.conns,
+				action != SA_EXE_LEARN ? ", policy " : "",
+				action != SA_EXE_LEARN ? action_name(action) : "");
+		}
+	}
+	/* Policies for executables never seen yet. */
+	prev = NULL;
+	while (pfd >= 0 && bpf_map_get_next_key(pfd, prev, &next) == 0) {
+		struct sa_exe e;
+		__u32 action;
+		char path[PATH_MAX];
+		int pid;
+
+		k = next;
+		prev = &k;
+		if ((efd >= 0 && bpf_map_lookup_elem(efd, &k, &e) == 0) ||
+		    bpf_map_lookup_elem(pfd, &k, &action))
+			continue;
+		exe_path(&k, path, sizeof(path), &pid);
+		shown++;
+		if (json) {
+			fprintf(f, "%s{\"path\":", first ? "" : ",");
+			json_str(f, path);
+			fprintf(f, ",\"comm\":\"\",\"pid\":%d,\"dev\":%u,\"ino\":%llu,\"state\":\"unseen\","
+				"\"policy\":\"%s\",\"conns\":0,\"splices\":0,\"kills\":0}",
+				pid, k.dev, (unsigned long long)k.ino, action_name(action));
+			first = false;
+		} else {
+			fprintf(f, "    %-9s %s (dev %u:%u ino %llu), policy %s\n", "unseen",
+				path[0] ? path : "not running", k.dev >> 20, k.dev & 0xfffff,
+				(unsigned long long)k.ino, action_name(action));
+		}
+	}
+	if (json)
+		fprintf(f, "]");
+	else if (!shown)
+		fprintf(f, "    none of %d seen read sockets with splice()\n", learned);
+	if (efd >= 0)
+		close(efd);
+	if (pfd >= 0)
+		close(pfd);
+}
+
+/* Every socket looks at its records and readers again (struct sa_guard). */
+int exe_guard_bump(void)
+{
+	int fd = open_pinned("sockaccel_guard");
+	struct sa_guard g;
+	__u32 zero = 0;
+	int err = -1;
+
+	if (fd < 0)
+		return -1;
+	/* Not atomic with the BPF side's increments, which only need "moved". */
+	if (bpf_map_lookup_elem(fd, &zero, &g) == 0) {
+		g.gen += 1u << 20;
+		err = bpf_map_update_elem(fd, &zero, &g, BPF_ANY);
+	}
+	close(fd);
+	return err;
+}
+
+static void usage_exe(void)
+{
+	printf("Usage: sockaccel exe list\n"
+	       "       sockaccel exe set PATH accelerate|tcp|learn\n"
+	       "       sockaccel exe forget PATH\n"
+	       "\n"
+	       "splice() never sees bytes handed to a socket by sockaccel, so sockets read\n"
+	       "by a program that splices must stay on TCP. Every splice() from a TCP\n"
+	       "socket teaches sockaccel that its executable (the file, by device and\n"
+	       "inode) splices; its sockets are never inserted again. A new executable\n"
+	       "stays on TCP for a probation (load --probation, --probation-time).\n"
+	       "\n"
+	       "  list       learned executables: state splices|probation|trusted (all\n"
+	       "             of them with -v), kills, and any policy\n"
+	       "  set        accelerate: no probation, splice() learning ignored (a\n"
+	       "             splice() from a socket holding redirected bytes then kills\n"
+	       "             the program); tcp: never accelerated; learn: the default\n"
+	       "  forget     drop what was learned about PATH (it starts probation again)\n"
+	       "\n"
+	       "What was learned outlives unload and reload (%s).\n"
+	       "\n"
+	       "Examples:\n"
+	       "  sockaccel exe list\n"
+	       "  sockaccel exe set /usr/local/bin/my-proxy tcp\n"
+	       "  sockaccel -j exe list\n", state_root());
+}
+
+int cmd_exe(int argc, char **argv)
+{
+	struct sa_exe_key k;
+	const char *verb;
+	int fd, lock, err = 0;
+	__u32 action;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage_exe();
+		return argc < 2 ? 1 : 0;
+	}
+	verb = argv[1];
+	if (!strcmp(verb, "list")) {
+		if (argc != 2)
+			return err_msg("unexpected argument '%s' (see: sockaccel exe --help)", argv[2]), 1;
+		if (require_caps())
+			return 1;
+		if (!is_loaded() && access(state_root(), F_OK))
+			return err_msg("sockaccel is not loaded (hint: sockaccel load)"), 1;
+		exes_print(stdout, opt_json);
+		if (opt_json)
+			printf("\n");
+		return 0;
+	}
+	if (strcmp(verb, "set") && strcmp(verb, "forget"))
+		return err_msg("unknown exe command '%s' (see: sockaccel exe --help)", verb), 1;
+	if (argc != (!strcmp(verb, "set") ? 4 : 3))
+		return err_msg("wrong number of arguments (see: sockaccel exe --help)"), 1;
+	if (!strcmp(verb, "set")) {
+		if (!strcmp(argv[3], "accelerate"))
+			action = SA_EXE_ACCELERATE;
+		else if (!strcmp(argv[3], "tcp"))
+			action = SA_EXE_TCP;
+		else if (!strcmp(argv[3], "learn"))
+			action = SA_EXE_LEARN;
+		else
+			return err_msg("invalid action '%s' (accelerate, tcp or learn)", argv[3]), 1;
+	}
+	if (exe_key_of_path(argv[2], &k) || require_caps())
+		return 1;
+	if (!is_loaded())
+		return err_msg("sockaccel is not loaded (hint: sockaccel load)"), 1;
+	lock = lock_acquire();
+	if (lock < 0)
+		return 1;
+	if (!strcmp(verb, "set")) {
+		fd = open_pinned_map("sockaccel_exe_policy");
+		if (fd < 0)
+			err = err_errno(errno, NULL, "cannot open the executable policy map");
+		else if (action == SA_EXE_LEARN)
+			bpf_map_delete_elem(fd, &k);
+		else if (bpf_map_update_elem(fd, &k, &action, BPF_ANY))
+			err = err_errno(errno, "at most 1024 executables have a policy",
+					"cannot set the policy of '%s'", argv[2]);
+	} else {
+		fd = open_pinned_map("sockaccel_exes");
+		if (fd < 0)
+			err = err_errno(errno, NULL, "cannot open the executables map");
+		else
+			bpf_map_delete_elem(fd, &k);
+	}
+	if (fd >= 0)
+		close(fd);
+	/* Connections of a program forced to TCP leave the fast path now. */
+	if (!err)
+		exe_guard_bump();
+	lock_release(lock);
+	drop_caps();
+	return err ? 1 : 0;
+}

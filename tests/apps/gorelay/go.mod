@@ -1,0 +1,3 @@
+module sockaccel/gorelay
+
+go 1.19

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# splice() readers and urgent data (bpf/guard.bpf.c), with the product's
+# defaults (probation on). Real programs, each case run plain (a cgroup
+# that is not attached) and accelerated, same outcome demanded:
+#  - a Go relay (client -> io.Copy relay -> backend; TCPConn.ReadFrom reads
+#    with splice()), verified transfers with and without the client's
+#    half-close, many connections, started after and before `load`;
+#  - Go's httputil.ReverseProxy carrying upgraded connections;
+#  - urgent data with select(), poll(POLLPRI), SIOCATMARK, recv(MSG_OOB);
+#  - a non-splicing event-driven program is still on the fast path after
+#    all of it (TCP segments, redirected bytes);
+#  - the residual case is loud: a relay forced past the guard (exe set
+#    accelerate) is killed at its first splice() from a socket holding
+#    redirected bytes, counted, and its client sees an error.
+# The C splice() reader (blocking and nonblocking) is test_compat's
+# splice_recv case.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_not_loaded
+SA_TEST_LOAD_OPTS=""	# the defaults: probation on
+
+GORELAY="$TOOLS/gorelay"
+[ -x "$GORELAY" ] || { log "SKIP: $GORELAY missing (no Go toolchain: apt-get install golang-go)"; exit 0; }
+TMPD=$(mktemp -d /tmp/sa-splice.XXXXXX)
+on_exit "rm -rf '$TMPD'"
+new_cgroup splice-on > "$TMPD/cg"; CG_ON=$(cat "$TMPD/cg")
+new_cgroup splice-off > "$TMPD/cg"; CG_OFF=$(cat "$TMPD/cg")
+new_netns splice > "$TMPD/ns"; NS=$(cat "$TMPD/ns")
+ip -n "$NS" addr add ::1/128 dev lo 2>/dev/null || true
+
+# A relay is its own executable file: learning is per file (device, inode).
+copy_exe() { cp "$GORELAY" "$TMPD/$1" && echo "$TMPD/$1"; }
+
+# exe_field PATH FIELD: FIELD of PATH's entry in `sockaccel -v -j exe list`.
+exe_field() {
+	"$SA" -v -j exe list 2>/dev/null | python3 -c '
+import json, os, sys
+st = os.stat(sys.argv[1])
+dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
+for e in json.load(sys.stdin):
+    if e["ino"] == st.st_ino and e["dev"] == dev:
+        print(e[sys.argv[2]]); break
+else:
+    print("absent")' "$1" "$2"
+}
+
+# start CG NAME CMD...: start a server-like program; waits for its port file
+# $TMPD/NAME.port and sets PORT and PID.
+start() {
+	local cg=$1 name=$2; shift 2
+	rm -f "$TMPD/$name.port"
+	spawn "$cg" "$NS" "$@"
+	PID=$SPAWNED
+	wait_file "$TMPD/$name.port" 10 || die "$name did not start"
+	PORT=$(cat "$TMPD/$name.port")
+}
+
+# saxfer_server CG NAME: a verifying backend (saxfer, event-driven).
+saxfer_server() {
+	start "$1" "$2" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$TMPD/$2.port" \
+		--conns 0 --quiet --timeout 600
+}
+
+# client CG PORT ARGS...: a verified saxfer transfer; returns its exit code.
+client() {
+	local cg=$1 port=$2; shift 2
+	in_cgroup_netns "$cg" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$port" \
+		--quiet --timeout 60 "$@" 2>>"$TMPD/client.err"
+}
+
+# 1. The non-splicing program first: after its probation it is accelerated.
+"$SA" load > /dev/null || die "load failed"
+attach "$CG_ON"
+saxfer_server "$CG_ON" warm; WARM_PORT=$PORT
+for i in 1 2 3 4 5; do client "$CG_ON" "$WARM_PORT" --bytes 1000 || fail "warm-up transfer $i"; done
+check "a new executable starts on probation" [ "$(exe_field "$TOOLS/saxfer" state)" = probation ]
+check "probation passes were counted" [ "$(counter probation)" -gt 0 ]
+sleep 1.1	# --probation-time default: 1000 ms
+check "after 10 connections and 1 s it is trusted" [ "$(exe_field "$TOOLS/saxfer" state)" = trusted ]
+
+# accel_segments PORT BYTES: TCP segments of one verified transfer.
+accel_segments() {
+	local before after
+	before=$(tcp_out_segs "$NS")
+	client "$CG_ON" "$1" --bytes "$2" --pace || { echo failed; return; }
+	after=$(tcp_out_segs "$NS")
+	echo $((after - before))
+}
+red0=$(counter bytes_redirected)
+segs=$(accel_segments "$WARM_PORT" 100000000)
+red1=$(counter bytes_redirected)
+log "trusted event-driven program: 100 MB in $segs segments, $((red1 - red0)) bytes redirected"
+check "trusted program: transfer verified" [ "$segs" != failed ]
+check "trusted program: < 50 segments for 100 MB" [ "${segs/failed/99999}" -lt 50 ]
+check "trusted program: >= 90% of bytes redirected" [ $((red1 - red0)) -ge 90000000 ]
+
+# 2. A Go relay, plain and accelerated. The accelerated one is new: on
+# probation its own connections stay on TCP, its first splice() teaches the
+# guard, and it never gets redirected bytes.
+relay_cases() {
+	local cg=$1 port=$2 tag=$3 rc=0
+	client "$cg" "$port" --bytes 1048576 || { fail "$tag: 1 MiB with half-close"; rc=1; }
+	client "$cg" "$port" --bytes 1048576 --echo --keep-open ||
+		{ fail "$tag: 1 MiB echoed before any close"; rc=1; }
+	client "$cg" "$port" --bytes 300000 --write-size rand --conns 24 --parallel 4 ||
+		{ fail "$tag: 24 connections, random writes"; rc=1; }
+	client "$cg" "$port" --bytes 20000000 --echo --conns 2 --parallel 2 ||
+		{ fail "$tag: 2 x 20 MB echoed"; rc=1; }
+	return $rc
+}
+saxfer_server "$CG_OFF" back-off; BACK_OFF=$PORT
+start "$CG_OFF" relay-off "$(copy_exe relay-off)" relay 127.0.0.1:0 "127.0.0.1:$BACK_OFF" "$TMPD/relay-off.port"
+relay_cases "$CG_OFF" "$PORT" "plain relay" && pass "plain relay: every transfer verified"
+
+saxfer_server "$CG_ON" back-on; BACK_ON=$PORT
+RELAY=$(copy_exe relay-on)
+k0=$(counter splice_kills)
+start "$CG_ON" relay-on "$RELAY" relay 127.0.0.1:0 "127.0.0.1:$BACK_ON" "$TMPD/relay-on.port"
+RELAY_PORT=$PORT RELAY_PID=$PID
+relay_cases "$CG_ON" "$RELAY_PORT" "accelerated relay" && pass "accelerated relay: every transfer verified"
+check "the relay was learned: it splices" [ "$(exe_field "$RELAY" state)" = splices ]
+check "the relay was never killed" [ "$(exe_field "$RELAY" kills)" = 0 ]
+check "no splice reader killed" [ "$(counter splice_kills)" -eq "$k0" ]
+check "the relay is still running" kill -0 "$RELAY_PID"
+check "splice_reader passes counted" [ "$(counter splice_reader)" -gt 0 ]
+# Its later connections stay on TCP whatever the probation: many more.
+for i in 1 2 3; do client "$CG_ON" "$RELAY_PORT" --bytes 2000000 || fail "relay after learning, run $i"; done
+check "still not killed after learning" [ "$(exe_field "$RELAY" kills)" = 0 ]
+
+# 3. A relay started before `load`, then load (learning remembered across
+# unload/load: the state directory) and more transfers through it.
+"$SA" unload > /dev/null || fail "unload"
+check "learning outlives unload" [ "$(exe_field "$RELAY" state)" = splices ]
+RELAY_EARLY=$(copy_exe relay-early)
+saxfer_server "$CG_ON" back-early; BACK_EARLY=$PORT
+start "$CG_ON" relay-early "$RELAY_EARLY" relay 127.0.0.1:0 "127.0.0.1:$BACK_EARLY" "$TMPD/relay-early.port"
+EARLY_PORT=$PORT
+"$SA" load > /dev/null || die "reload failed"
+attach "$CG_ON"
+relay_cases "$CG_ON" "$EARLY_PORT" "relay started before load" &&
+	pass "relay started before load: every transfer verified"
+check "relay started before load: learned" [ "$(exe_field "$RELAY_EARLY" state)" = splices ]
+check "relay started before load: never killed" [ "$(exe_field "$RELAY_EARLY" kills)" = 0 ]
+check "reader_unknown passes counted (listener older than the load)" [ "$(counter reader_unknown)" -gt 0 ]
+check "the first relay was remembered across the reload" [ "$(exe_field "$RELAY" state)" = splices ]
+
+# 4. httputil.ReverseProxy with upgraded (WebSocket-style) connections.
+upgrade_cases() {
+	local cg=$1 port=$2 i
+	for i in $(seq 12); do
+		in_cgroup_netns "$cg" "$NS" timeout 60 python3 "$TOP/tests/apps/upgrade_client.py" \
+			127.0.0.1 "$port" 1048576 "$i" >> "$TMPD/upgrade.out" 2>&1 || return 1
+	done
+}
+PROXY_OFF=$(copy_exe proxy-off)
+start "$CG_OFF" up-off "$PROXY_OFF" upgrade 127.0.0.1:0 "$TMPD/up-off.port"
+start "$CG_OFF" proxy-off "$PROXY_OFF" proxy 127.0.0.1:0 "127.0.0.1:$PORT" "$TMPD/proxy-off.port"
+check "plain reverse proxy: 12 upgraded connections echoed 1 MiB each" upgrade_cases "$CG_OFF" "$PORT"
+PROXY_ON=$(copy_exe proxy-on)
+start "$CG_ON" up-on "$PROXY_ON" upgrade 127.0.0.1:0 "$TMPD/up-on.port"
+start "$CG_ON" proxy-on "$PROXY_ON" proxy 127.0.0.1:0 "127.0.0.1:$PORT" "$TMPD/proxy-on.port"
+check "accelerated reverse proxy: 12 upgraded connections echoed 1 MiB each" upgrade_cases "$CG_ON" "$PORT"
+log "reverse proxy executable: $(exe_field "$PROXY_ON" state), $(exe_field "$PROXY_ON" splices) splice() calls"
+check "reverse proxy never killed" [ "$(exe_field "$PROXY_ON" kills)" = 0 ]
+
+# 5. Urgent data: the accelerated run must redirect "hello" and then see the
+# urgent byte exactly as plain TCP does. Five warm-up connections pass
+# python3's probation (10 sockets) and stay under the short-connection
+# rule's 16 samples.
+for fam in 4 6; do
+	plain=$(in_cgroup_netns "$CG_OFF" "$NS" timeout 30 python3 "$TOP/tests/apps/oob_select.py" --family "$fam")
+	red0=$(counter bytes_redirected) u0=$(counter urgent_sends)
+	acc=$(in_cgroup_netns "$CG_ON" "$NS" timeout 30 python3 "$TOP/tests/apps/oob_select.py" \
+		--family "$fam" --warmup 5)
+	red1=$(counter bytes_redirected) u1=$(counter urgent_sends)
+	log "v$fam plain: $plain"
+	log "v$fam accel: $acc"
+	check "v$fam urgent data: plain outcome has the urgent byte" grep -q "oob=b'!'" <<< "$plain"
+	check "v$fam urgent data: accelerated outcome identical" [ "$plain" = "$acc" ]
+	check "v$fam urgent data: the bytes before it were redirected" [ $((red1 - red0)) -ge 5 ]
+	check "v$fam urgent data: the urgent send was guarded" [ $((u1 - u0)) -ge 1 ]
+done
+
+# 6. Still fast afterwards: the event-driven program is on the fast path
+# (a new server: the first one listened before the reload, and a listener
+# the loaded programs did not see is unknown, so its connections stay on
+# TCP). Its executable's trust survived the reload.
+saxfer_server "$CG_ON" warm2
+red0=$(counter bytes_redirected)
+segs=$(accel_segments "$PORT" 100000000)
+red1=$(counter bytes_redirected)
+log "after all of it: 100 MB in $segs segments, $((red1 - red0)) bytes redirected"
+check "non-splicing program still accelerated: < 50 segments" [ "${segs/failed/99999}" -lt 50 ]
+check "non-splicing program still accelerated: >= 90% redirected" [ $((red1 - red0)) -ge 90000000 ]
+
+# 7. The residual case is loud, never silent: a relay the operator forces
+# past the guard is killed at its first splice() from a socket that holds
+# redirected bytes; its client gets an error, not a short stream.
+FORCED=$(copy_exe relay-forced)
+"$SA" exe set "$FORCED" accelerate > /dev/null || fail "exe set accelerate"
+start "$CG_ON" relay-forced "$FORCED" relay 127.0.0.1:0 "127.0.0.1:$BACK_ON" "$TMPD/relay-forced.port"
+FORCED_PID=$PID
+k0=$(counter splice_kills)
+client "$CG_ON" "$PORT" --bytes 4000000; rc=$?
+for _ in $(seq 50); do kill -0 "$FORCED_PID" 2>/dev/null || break; sleep 0.1; done
+check "forced relay: its client saw an error (exit $rc), not success" [ "$rc" -ne 0 ]
+check "forced relay: killed" bash -c "! kill -0 $FORCED_PID 2>/dev/null"
+check "forced relay: splice_kills counted" [ "$(counter splice_kills)" -gt "$k0" ]
+check "forced relay: kills named per executable" [ "$(exe_field "$FORCED" kills)" -ge 1 ]
+check "status warns about killed readers" bash -c "'$SA' status | grep -q 'readers were killed'"
+finish
