@@ -174,6 +174,20 @@ wait_file() {
 	return 1
 }
 
+# exe_field PATH FIELD: FIELD (state, kills, splices, conns, policy) of the
+# executable file PATH in `sockaccel -v -j exe list`, "absent" if not there.
+exe_field() {
+	"$SA" -v -j exe list 2>/dev/null | python3 -c '
+import json, os, sys
+st = os.stat(sys.argv[1])
+dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
+for e in json.load(sys.stdin):
+    if e["ino"] == st.st_ino and e["dev"] == dev:
+        print(e[sys.argv[2]]); break
+else:
+    print("absent")' "$1" "$2"
+}
+
 # Refuse to run over somebody's live sockaccel: tests unload at exit.
 require_not_loaded() {
 	if [ -d "$SOCKACCEL_PIN_ROOT" ] && [ -z "${SA_TEST_FORCE:-}" ]; then

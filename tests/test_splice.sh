@@ -32,19 +32,6 @@ ip -n "$NS" addr add ::1/128 dev lo 2>/dev/null || true
 # A relay is its own executable file: learning is per file (device, inode).
 copy_exe() { cp "$GORELAY" "$TMPD/$1" && echo "$TMPD/$1"; }
 
-# exe_field PATH FIELD: FIELD of PATH's entry in `sockaccel -v -j exe list`.
-exe_field() {
-	"$SA" -v -j exe list 2>/dev/null | python3 -c '
-import json, os, sys
-st = os.stat(sys.argv[1])
-dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
-for e in json.load(sys.stdin):
-    if e["ino"] == st.st_ino and e["dev"] == dev:
-        print(e[sys.argv[2]]); break
-else:
-    print("absent")' "$1" "$2"
-}
-
 # start CG NAME CMD...: start a server-like program; waits for its port file
 # $TMPD/NAME.port and sets PORT and PID.
 start() {

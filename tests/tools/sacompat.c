@@ -2573,8 +2573,8 @@ static void case_splice_send(int nb)
 /*
  * splice() from the socket into a pipe on the receiver. tcp_splice_read()
  * reads only sk_receive_queue: bytes redirected into the psock are
- * invisible to it, so on an accelerated reader it finds nothing (known
- * limitation: escape hatch = exclude the server's port).
+ * invisible to it. The guard (bpf/guard.bpf.c) keeps splice readers on
+ * TCP: the outcome must be plain TCP's.
  */
 static void case_splice_recv(int nb)
 {
@@ -2926,12 +2926,12 @@ static const struct tcase cases[] = {
 	BOTH("shut_rd", case_shut_rd, 30, "shutdown(SHUT_RD): recv results, later data, peer close"),
 	BOTH("sendfile", case_sendfile, 60, "sendfile() 3 MiB from a memfd"),
 	BOTH("splice_send", case_splice_send, 60, "splice() 2 MiB from a pipe into the socket"),
-	NB("splice_recv", case_splice_recv, "hatch", 30, "splice() from the socket into a pipe on the receiver"),
+	NB("splice_recv", case_splice_recv, "splice", 30, "splice() from the socket into a pipe on the receiver"),
 	BLK("splice_recv", case_splice_recv, 30, "splice() from the socket into a pipe on the receiver"),
 	BOTH("nodelay_cork", case_nodelay_cork, 30, "TCP_NODELAY, TCP_CORK, MSG_MORE, 1-byte writes"),
 	NB("fastopen", case_tfo, "policy", 60, "TCP Fast Open: cookie, data in SYN (sendto MSG_FASTOPEN), TCP_FASTOPEN_CONNECT"),
 	BLK("fastopen", case_tfo, 60, "TCP Fast Open: cookie, data in SYN (sendto MSG_FASTOPEN), TCP_FASTOPEN_CONNECT"),
-	NB("oob", case_oob, "hatch", 30, "MSG_OOB urgent byte, SIOCATMARK (redirect delivers it inline: kernel-limitations.md #10)"),
+	NB("oob", case_oob, "hatch", 30, "MSG_OOB urgent byte after redirected bytes the reader has not read (kernel-limitations.md #10)"),
 	BLK("oob", case_oob, 30, "MSG_OOB urgent byte, SIOCATMARK"),
 	NB("oob_drained", case_oob_drained, "policy", 30, "MSG_OOB after the reader read all before it; all after it goes through TCP"),
 	BLK("oob_drained", case_oob_drained, 30, "MSG_OOB after the reader read all before it"),
