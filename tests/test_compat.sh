@@ -183,7 +183,7 @@ while read -r name cls to desc; do
 		# splices is never accelerated again, and sacompat must stay
 		# trusted for the cases after them.
 		RUN_BIN=
-		case $name in splice_recv_*) RUN_BIN=$SPLICER ;; esac
+		case $name in splice_recv_* | splice_switch_*) RUN_BIN=$SPLICER ;; esac
 		if [ "$cls" = hatch ]; then
 			args=(--port "$HATCH_PORT")
 			acc_cg=$CG_HATCH

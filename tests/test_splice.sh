@@ -169,6 +169,38 @@ for fam in 4 6; do
 	check "v$fam urgent data: the urgent send was guarded" [ $((u1 - u0)) -ge 1 ]
 done
 
+# 5b. A program that splices only sometimes: trusted (past its probation),
+# it reads a connection with recv() on the fast path, then switches that
+# socket to splice(), calling it before it waits for data (as Go does).
+# The guard stops the redirects and the socket leaves: every byte in
+# order, nobody killed. One copy per family (after its first splice() an
+# executable is never accelerated again, even from a plain cgroup), and
+# the accelerated run first.
+for fam in 4 6; do
+	cp "$TOOLS/sacompat" "$TMPD/switch$fam"
+	for i in 1 2 3 4 5; do
+		in_cgroup_netns "$CG_ON" "$NS" "$TMPD/switch$fam" run echo_nb --family 4 > /dev/null ||
+			fail "switcher warm-up $i"
+	done
+done
+sleep 1.1
+for fam in 4 6; do
+	SWITCHER="$TMPD/switch$fam"
+	check "v$fam the switching program is trusted before it splices" [ "$(exe_field "$SWITCHER" state)" = trusted ]
+	s0=$(counter splice_switches) r0=$(counter bytes_redirected) k0=$(counter splice_kills)
+	acc=$(in_cgroup_netns "$CG_ON" "$NS" timeout 60 "$SWITCHER" run splice_switch_nb --family "$fam" | grep '^outcome:')
+	s1=$(counter splice_switches) r1=$(counter bytes_redirected) k1=$(counter splice_kills)
+	plain=$(in_cgroup_netns "$CG_OFF" "$NS" timeout 60 "$SWITCHER" run splice_switch_nb --family "$fam" | grep '^outcome:')
+	log "v$fam switch plain: $plain"
+	log "v$fam switch accel: $acc ($((r1 - r0)) bytes redirected before the switch)"
+	check "v$fam recv() then splice(): every byte, in order" grep -q "recv_first=65536 spliced_rest=262144 eof=1 stalled=0 bad=0" <<< "$plain"
+	check "v$fam recv() then splice(): accelerated outcome identical" [ "$plain" = "$acc" ]
+	check "v$fam recv() then splice(): the recv() part was redirected" [ $((r1 - r0)) -ge 65536 ]
+	check "v$fam recv() then splice(): switched safely (splice_switches)" [ $((s1 - s0)) -ge 1 ]
+	check "v$fam recv() then splice(): nobody killed" [ "$k1" -eq "$k0" ]
+	check "v$fam the switching program is now known to splice" [ "$(exe_field "$SWITCHER" state)" = splices ]
+done
+
 # 6. Still fast afterwards: the event-driven program is on the fast path
 # (a new server: the first one listened before the reload, and a listener
 # the loaded programs did not see is unknown, so its connections stay on
