@@ -55,15 +55,23 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The same programs for kernels without bpf_rdonly_cast() (6.1): every
+# read of a kernel object known by address is a probe read
+# (bpf/common.bpf.h, SA_CORE_READS). The loader picks one at load.
+$(BUILD)/%_core.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DSA_CORE_READS -MT $@ -MF $(BUILD)/$*_core.bpf.d -c $< -o $@
+
 # One skeleton per program; both objects declare the same maps and the
 # loader makes the second reuse the first one's pinned maps.
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name sockaccel_$(subst .bpf.o,,$(notdir $<)) > $@
 
-SKELS := $(BUILD)/sockops.skel.h $(BUILD)/sk_msg.skel.h $(BUILD)/guard.skel.h $(BUILD)/probe.skel.h
+SKELS := $(BUILD)/sockops.skel.h $(BUILD)/sk_msg.skel.h $(BUILD)/sockops_core.skel.h \
+         $(BUILD)/sk_msg_core.skel.h $(BUILD)/guard.skel.h $(BUILD)/probe.skel.h
 # Generated headers are not intermediates: keep them (and their objects).
-.SECONDARY: $(SKELS) $(BUILD)/sockops.bpf.o $(BUILD)/sk_msg.bpf.o $(BUILD)/guard.bpf.o $(BUILD)/probe.bpf.o
+.SECONDARY: $(SKELS) $(patsubst %.skel.h,%.bpf.o,$(SKELS))
 
 $(BUILD)/loader/%.o: loader/%.c $(SKELS) | $(BUILD)/loader
 	$(call msg,CC,$@)

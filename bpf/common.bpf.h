@@ -16,19 +16,38 @@
 /* sk_user_data carries flag bits below the psock pointer (include/net/sock.h). */
 #define SA_SK_USER_DATA_PTRMASK	(~7UL)
 
-/* Generic kfunc, available to every program type (kernel/bpf/helpers.c). */
-extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym;
-
 /*
- * A tcp_sock known only by its address (struct sa_peer.sk_addr). Loads
- * through the result are fault-safe (PROBE_MEM): a stale address reads
- * garbage, never faults, so callers confirm the socket is still alive some
- * other way before acting on what they read.
+ * Kernel objects known only by their address: a peer's tcp_sock (struct
+ * sa_peer.sk_addr), a psock (sk_user_data). Every read through them is
+ * fault-safe: a stale address reads garbage, never faults, so callers
+ * confirm the object is still alive some other way before acting on it.
+ * SA_AT(type, addr) names the object, SA_RD(p, field) reads a field.
+ *
+ * 6.2+ has the bpf_rdonly_cast() kfunc (kernel/bpf/helpers.c, every
+ * program type): the result takes direct loads, which the JIT makes
+ * PROBE_MEM loads, one instruction each on the per-message path. 6.1 has
+ * no such kfunc: the same source built with -DSA_CORE_READS (the *_core
+ * objects, chosen by the loader from the kernel's BTF) reads each field
+ * with bpf_probe_read_kernel() (CO-RE relocated), a helper call each.
+ * Pointers from bpf_skc_to_tcp_sock() take either form.
  */
+#ifdef SA_CORE_READS
+#define SA_AT(type, addr)	((type *)(unsigned long)(addr))
+#define SA_RD(p, f)		BPF_CORE_READ(p, f)
+#define SA_RD_ONCE(p, f)	BPF_CORE_READ(p, f)
+#define SA_RD_BITS(p, f)	BPF_CORE_READ_BITFIELD_PROBED(p, f)
+#else
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym;
+#define SA_AT(type, addr)	\
+	((type *)bpf_rdonly_cast((void *)(unsigned long)(addr), bpf_core_type_id_kernel(type)))
+#define SA_RD(p, f)		((p)->f)
+#define SA_RD_ONCE(p, f)	(*(volatile typeof((p)->f) *)&(p)->f)
+#define SA_RD_BITS(p, f)	((p)->f)
+#endif
+
 static __always_inline struct tcp_sock *sa_tcp_sock_at(__u64 addr)
 {
-	return bpf_rdonly_cast((void *)(unsigned long)addr,
-			       bpf_core_type_id_kernel(struct tcp_sock));
+	return SA_AT(struct tcp_sock, addr);
 }
 
 #define SA_TCP_CLOSE		7
@@ -242,38 +261,6 @@ static __always_inline __u32 sa_guard_reason(struct sa_sock_state *st,
 	return SA_R_NONE;
 }
 
-/*
- * The psock hanging off a socket (sk_user_data, flag bits in the low
- * bits; only sockets in a sockmap have one here), by probe reads, and
- * what it holds. Used where bpf_rdonly_cast() is not (tracepoints).
- */
-static __always_inline struct sk_psock *sa_psock_core(struct sock *sk)
-{
-	unsigned long ud = (unsigned long)BPF_CORE_READ(sk, sk_user_data);
-
-	return (struct sk_psock *)(ud & SA_SK_USER_DATA_PTRMASK);
-}
-
-/* Redirected bytes queued and unread; 1 if only "some" can be told. */
-static __always_inline long sa_psock_unread_core(struct sk_psock *psock)
-{
-	struct list_head *first;
-
-	if (!psock)
-		return 0;
-	if (bpf_core_field_exists(struct sk_psock, msg_tot_len))
-		return BPF_CORE_READ(psock, msg_tot_len);
-	/* Before msg_tot_len (6.1): is ingress_msg empty? */
-	first = BPF_CORE_READ(psock, ingress_msg.next);
-	return first != &psock->ingress_msg ? 1 : 0;
-}
-
-/* In sendmsg()/recvmsg() now? (see sa_peer_idle()) */
-static __always_inline bool sa_psock_idle_core(struct sk_psock *psock)
-{
-	return !psock || BPF_CORE_READ(psock, refcnt.refs.counter) == 1;
-}
-
 static __always_inline void sa_count(__u32 slot, __u32 counter, __u64 n)
 {
 	struct sa_counters *c = bpf_map_lookup_elem(&sockaccel_stats, &slot);
@@ -294,52 +281,78 @@ static __always_inline struct sock *sa_sk(struct tcp_sock *tp)
  */
 static __always_inline int sa_file_nonblocking(struct tcp_sock *tp)
 {
-	struct socket *sock = tp->inet_conn.icsk_inet.sk.sk_socket;
+	struct socket *sock = SA_RD(tp, inet_conn.icsk_inet.sk.sk_socket);
 	struct file *file;
 
 	if (!sock)
 		return -1;
-	file = sock->file;
+	file = SA_RD(sock, file);
 	if (!file)
 		return -1;
-	return (file->f_flags & SA_O_NONBLOCK) ? 1 : 0;
+	return (SA_RD(file, f_flags) & SA_O_NONBLOCK) ? 1 : 0;
 }
 
 /*
- * Bytes redirected into this socket and not yet read: psock->msg_tot_len,
- * kept by sk_psock_queue_msg() and __sk_msg_recvmsg() (net/core/skmsg.c).
- * The psock hangs off sk_user_data with flag bits in the low bits.
- * Returns -1 when it cannot be read (no psock, or field absent).
+ * The psock hanging off a socket: sk_user_data with flag bits in its low
+ * bits (include/net/sock.h). Only sockets in a sockmap have one here.
  */
-static __always_inline long sa_unread_redirected(struct tcp_sock *tp)
+static __always_inline struct sk_psock *sa_psock(struct tcp_sock *tp)
 {
-	unsigned long ud = (unsigned long)tp->inet_conn.icsk_inet.sk.sk_user_data;
-	struct sk_psock *psock;
+	unsigned long ud = (unsigned long)SA_RD(tp, inet_conn.icsk_inet.sk.sk_user_data);
 
 	ud &= SA_SK_USER_DATA_PTRMASK;
-	if (!ud || !bpf_core_field_exists(struct sk_psock, msg_tot_len))
-		return -1;
-	psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
-	return psock->msg_tot_len;
+	return ud ? SA_AT(struct sk_psock, ud) : NULL;
+}
+
+/* Does the psock hold redirected bytes not yet read (ingress_msg)? */
+static __always_inline bool sa_psock_has_unread(struct sk_psock *psock)
+{
+	if (!psock)
+		return false;
+	if (bpf_core_field_exists(struct sk_psock, msg_tot_len))
+		return SA_RD(psock, msg_tot_len) != 0;
+	return SA_RD(psock, ingress_msg.next) != &psock->ingress_msg;
 }
 
 /*
- * Is the peer (known by its tcp_sock) inside sendmsg()/recvmsg() right now?
- * Both hold a reference on their psock for the whole call
- * (tcp_bpf_sendmsg(), tcp_bpf_recvmsg()); a psock in one map and in no
- * call has refcnt 1 (sk_psock_init(), sock_map_link()). A peer with no
- * psock is not in any sockhash and cannot redirect.
+ * Bytes redirected into this socket and not yet read, -1 if they cannot
+ * be told. psock->msg_tot_len, kept by sk_psock_queue_msg() and
+ * __sk_msg_recvmsg() (net/core/skmsg.c), exists from 6.2 (6.1 backports
+ * vary). Without it: sk_rmem_alloc, which bpf_tcp_ingress() charges per
+ * redirected byte on kernels where the probe saw it do so
+ * (SA_KF_RMEM_COUNTS_REDIRECTED); rule 1 keeps this direction's TCP queue
+ * empty whenever it matters, so the rest of sk_rmem_alloc is small.
  */
+static __always_inline long sa_unread_redirected(struct tcp_sock *tp, const struct sa_config *cfg)
+{
+	struct sk_psock *psock = sa_psock(tp);
+
+	if (!psock)
+		return -1;
+	if (bpf_core_field_exists(struct sk_psock, msg_tot_len))
+		return SA_RD(psock, msg_tot_len);
+	if (!sa_psock_has_unread(psock))
+		return 0;
+	if (!(cfg->kernel_flags & SA_KF_RMEM_COUNTS_REDIRECTED))
+		return -1;
+	return SA_RD(tp, inet_conn.icsk_inet.sk.sk_backlog.rmem_alloc.counter);
+}
+
+/*
+ * Is the socket inside sendmsg()/recvmsg() right now? Both hold a
+ * reference on their psock for the whole call (tcp_bpf_sendmsg(),
+ * tcp_bpf_recvmsg()); a psock in one map and in no call has refcnt 1
+ * (sk_psock_init(), sock_map_link()). A socket with no psock is in no
+ * sockhash and cannot redirect.
+ */
+static __always_inline bool sa_psock_idle(struct sk_psock *psock)
+{
+	return !psock || SA_RD_ONCE(psock, refcnt.refs.counter) == 1;
+}
+
 static __always_inline bool sa_peer_idle(struct tcp_sock *peer)
 {
-	unsigned long ud = (unsigned long)peer->inet_conn.icsk_inet.sk.sk_user_data;
-	struct sk_psock *psock;
-
-	ud &= SA_SK_USER_DATA_PTRMASK;
-	if (!ud)
-		return true;
-	psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
-	return psock->refcnt.refs.counter == 1;
+	return sa_psock_idle(sa_psock(peer));
 }
 
 static __always_inline void sa_emit(struct sa_sock_state *st, __u32 type,

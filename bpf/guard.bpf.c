@@ -31,6 +31,8 @@
  * Each program exits after one compare for every call that is not a
  * splice() from, or an MSG_OOB send on, a TCP socket.
  */
+/* Tracepoints read kernel objects with probe reads on every kernel. */
+#define SA_CORE_READS
 #include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -105,7 +107,7 @@ static __always_inline struct sk_psock *peer_psock(const struct sa_conn_key *key
 	prec = bpf_map_lookup_elem(&sockaccel_peers, &pk);
 	if (!prec)
 		return NULL;
-	return sa_psock_core((struct sock *)(unsigned long)prec->sk_addr);
+	return sa_psock(sa_tcp_sock_at(prec->sk_addr));
 }
 
 struct psock_wait {
@@ -116,7 +118,7 @@ struct psock_wait {
 
 static __always_inline bool psock_wait_done(const struct psock_wait *w)
 {
-	return w->for_unread ? sa_psock_unread_core(w->psock) <= 0 : sa_psock_idle_core(w->psock);
+	return w->for_unread ? !sa_psock_has_unread(w->psock) : sa_psock_idle(w->psock);
 }
 
 static long psock_wait_step(__u32 i, struct psock_wait *w)
@@ -236,9 +238,9 @@ int sockaccel_guard_splice(struct trace_event_raw_sys_enter *ctx)
 	old = __sync_fetch_and_or(&rec->flags, SA_PF_SPLICED);
 	sa_guard_bump();
 	idle = psock_wait(peer_psock(&key), false);
-	psock = sa_psock_core(sk);
-	unread = sa_psock_unread_core(psock);
-	if (unread > 0) {
+	psock = sa_psock((struct tcp_sock *)sk);
+	unread = sa_psock_has_unread(psock) ? sa_unread_redirected((struct tcp_sock *)sk, cfg) : 0;
+	if (unread != 0) {
 		/*
 		 * Bytes only recvmsg() can read, and a reader that will not
 		 * call it: no hook can give them to splice() or fail it.
@@ -299,12 +301,12 @@ static __always_inline int on_send(long fd, unsigned long flags)
 	 * idle (maybe_leave()), which it would otherwise only see at its
 	 * next transmitted segment, long after loopback delivered this one.
 	 */
-	if (psock_wait(sa_psock_core(sk), false))
+	if (psock_wait(sa_psock((struct tcp_sock *)sk), false))
 		__sync_fetch_and_or(&rec->flags, SA_PF_QUIESCED);
 	slot = sa_cgroup_slot(sk, &cgroup_id);
 	sa_count(slot, SA_C_URGENT_SENDS, 1);
 	if (!psock_wait(peer_psock(&key), true)) {
-		unread = sa_psock_unread_core(peer_psock(&key));
+		unread = 1;
 		sa_count(slot, SA_C_URGENT_UNREAD, 1);
 	}
 	if (cfg->trace) {

@@ -49,15 +49,15 @@ static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_so
 		return SA_R_PEER_NOT_ACCEPTED;
 	if (nb == 0 && !(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY))
 		return SA_R_PEER_BLOCKING;
-	if (sk->sk_rcvlowat > 1)
+	if (SA_RD(sk, sk_rcvlowat) > 1)
 		return SA_R_PEER_RCVLOWAT;
 	/* SO_PEEK_OFF: tcp_bpf_recvmsg() peeks from the start regardless. */
-	if (sk->sk_peek_off >= 0)
+	if (SA_RD(sk, sk_peek_off) >= 0)
 		return SA_R_PEER_RXOPTS;
-	if ((sk->__sk_common.skc_flags &
+	if ((SA_RD(sk, __sk_common.skc_flags) &
 	     ((1ul << SOCK_RCVTSTAMP) | (1ul << SOCK_RCVTSTAMPNS) |
 	      (1ul << SOCK_TIMESTAMPING_RX_SOFTWARE))) ||
-	    (sk->sk_tsflags & SA_SOF_TIMESTAMPING_RX) || peer->recvmsg_inq)
+	    (SA_RD(sk, sk_tsflags) & SA_SOF_TIMESTAMPING_RX) || SA_RD_BITS(peer, recvmsg_inq))
 		return SA_R_PEER_RXOPTS;
 	return SA_R_NONE;
 }
@@ -146,7 +146,9 @@ struct lock_wait {
 
 static long lock_wait_step(__u32 i, struct lock_wait *w)
 {
-	if (!*(volatile int *)&w->peer->inet_conn.icsk_inet.sk.sk_lock.owned)
+	struct tcp_sock *peer = w->peer;
+
+	if (!SA_RD_ONCE(peer, inet_conn.icsk_inet.sk.sk_lock.owned))
 		return 1;
 	return bpf_ktime_get_ns() - w->start > w->bound;
 }
@@ -158,7 +160,7 @@ static __always_inline void wait_for_peer_lock(struct tcp_sock *peer, struct sa_
 	struct lock_wait w = { .peer = peer, .bound = cfg->lock_spin_ns };
 	struct sa_peer *self_rec, *peer_rec;
 
-	if (!w.bound || !peer->inet_conn.icsk_inet.sk.sk_lock.owned)
+	if (!w.bound || !SA_RD(peer, inet_conn.icsk_inet.sk.sk_lock.owned))
 		return;
 	self_rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
 	peer_rec = bpf_map_lookup_elem(&sockaccel_peers, peer_key);
@@ -169,7 +171,7 @@ static __always_inline void wait_for_peer_lock(struct tcp_sock *peer, struct sa_
 		c->c[SA_C_LOCK_WAITS]++;
 		w.start = bpf_ktime_get_ns();
 		bpf_loop(SA_LOCK_SPIN_LOOPS, lock_wait_step, &w, 0);
-		if (*(volatile int *)&peer->inet_conn.icsk_inet.sk.sk_lock.owned)
+		if (SA_RD_ONCE(peer, inet_conn.icsk_inet.sk.sk_lock.owned))
 			c->c[SA_C_LOCK_WAIT_TIMEOUTS]++;
 	}
 	__sync_fetch_and_sub(&self_rec->lock_waiters, 1);
@@ -259,6 +261,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		}
 		st->peer_addr = rec->sk_addr;
 		st->flags |= SA_SF_PAIRED;
+		st->paired_ns = bpf_ktime_get_ns();
 		if (rec->netns_cookie != st->netns_cookie)
 			st->flags |= SA_SF_CROSS_NETNS;
 		if (rec->flags & SA_PF_LISTENER_NB)
@@ -280,7 +283,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	 * reference count after raising the beacon.
 	 */
 	sa_full_barrier(&st->passed_run);
-	if (peer->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON) {
+	if (SA_RD(peer, bpf_sock_ops_cb_flags) & SA_LEAVING_BEACON) {
 		request_leave(st, SA_R_PEER_GONE);
 		return pass(st, c, cfg, SA_R_PEER_GONE, size);
 	}
@@ -300,11 +303,11 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		return pass(st, c, cfg, reason, size);
 
 	/* Rule 1: no byte of this direction left on the stack. */
-	if (self->snd_una != self->write_seq || peer->copied_seq != peer->rcv_nxt)
+	if (self->snd_una != self->write_seq || SA_RD(peer, copied_seq) != SA_RD(peer, rcv_nxt))
 		return pass(st, c, cfg, SA_R_STACK_PENDING, size);
 
 	/* Rule 3. */
-	unread = sa_unread_redirected(peer);
+	unread = sa_unread_redirected(peer, cfg);
 	if (unread < 0 || tcp_memory_pressure(self))
 		return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
 	if ((__u64)unread + size > cfg->backlog_limit) {
@@ -322,11 +325,23 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 			st->peer_consumed = consumed;
 			st->peer_read_ns = now;
 		}
+		/*
+		 * A reader that has not read once since pairing is starting,
+		 * not stopped: a client writing right after connect() can
+		 * queue backlog_limit before its server is scheduled to accept
+		 * and read. It gets SA_READER_ACTIVE_NS from pairing, up to
+		 * twice backlog_limit (a reader that never reads holds no
+		 * more than that).
+		 */
+		if (!consumed && now - st->paired_ns <= SA_READER_ACTIVE_NS &&
+		    (__u64)unread + size <= 2 * cfg->backlog_limit)
+			goto reader_ok;
 		if (now - st->peer_read_ns > SA_READER_ACTIVE_NS ||
 		    (__u64)unread + size > cfg->backlog_active)
 			return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
 	}
 
+reader_ok:
 	/*
 	 * A stream of small writes that keeps finding the reader behind is
 	 * cheaper on plain TCP: leave when three quarters of a window did.

@@ -190,6 +190,7 @@ struct sa_sock_state {
 	__u32 remote_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
 	struct sa_exe_key reader;/* executable that reads this socket */
 	__u64 guard_gen;	/* host byte order: sa_guard.gen last acted on */
+	__u64 paired_ns;	/* host byte order: when the peer record verified */
 };
 
 /*
@@ -312,6 +313,15 @@ struct sa_counters {
 #define SA_KF_FIONREAD_STACK	(1u << 3)  /* ...and bytes that came through TCP */
 #define SA_KF_SPLICE_READS_PSOCK (1u << 4) /* splice() reads redirected bytes:
 					    * no splice guard needed */
+#define SA_KF_RMEM_COUNTS_REDIRECTED (1u << 5) /* sk_rmem_alloc counts unread
+					    * redirected bytes (bpf_tcp_ingress()
+					    * charges them): the backlog measure
+					    * where psock->msg_tot_len is absent */
+#define SA_KF_CORE_READS	(1u << 6)  /* loaded the SA_CORE_READS objects
+					    * (no bpf_rdonly_cast(): 6.1) */
+#define SA_KF_PROG_ATTACH	(1u << 7)  /* sk_msg attached with
+					    * bpf_prog_attach() (no sockmap
+					    * links before 6.10) */
 
 /* Global configuration: single-entry array, changed live by the loader. */
 struct sa_config {

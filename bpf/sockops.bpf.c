@@ -167,7 +167,7 @@ static __always_inline int listener_nonblocking(const struct sa_listener *l)
 	 * accepted on, and its entry leaves at its close (on_state_change).
 	 */
 	ltp = sa_tcp_sock_at(l->sk_addr);
-	if (ltp->inet_conn.icsk_inet.sk.__sk_common.skc_state != SA_TCP_LISTEN)
+	if (SA_RD(ltp, inet_conn.icsk_inet.sk.__sk_common.skc_state) != SA_TCP_LISTEN)
 		return -1;
 	return sa_file_nonblocking(ltp);
 }
@@ -487,7 +487,9 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 		 * looks at its peer's record instead.
 		 */
 		if (st->peer_addr) {
-			if (!(sa_tcp_sock_at(st->peer_addr)->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON))
+			struct tcp_sock *peer = sa_tcp_sock_at(st->peer_addr);
+
+			if (!(SA_RD(peer, bpf_sock_ops_cb_flags) & SA_LEAVING_BEACON))
 				return;
 		} else {
 			peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
@@ -518,7 +520,7 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 		if (peer_rec && !(peer_rec->flags & SA_PF_QUIESCED) &&
 		    !sa_peer_idle(sa_tcp_sock_at(peer_rec->sk_addr)))
 			return;
-		if (sa_unread_redirected(tp) != 0)
+		if (sa_psock_has_unread(sa_psock(tp)))
 			return;	/* unread (or unknown): let the reader drain it */
 	}
 	if (__sync_val_compare_and_swap(&rec->flags, flags, flags | SA_PF_EVICTED) != flags)

@@ -17,10 +17,13 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
 #include "sockops.skel.h"
 #include "sk_msg.skel.h"
+#include "sockops_core.skel.h"
+#include "sk_msg_core.skel.h"
 #include "guard.skel.h"
 
 static __u64 sysctl_max(const char *path, __u64 fallback)
@@ -89,6 +92,9 @@ int write_config(const struct sa_config *cfg)
 /*
  * Every map is pinned under its own name; libbpf reuses a compatible pin
  * left by an earlier load (bpf_object__reuse_map()) instead of creating it.
+ * Not the state maps (what was learned, the executable policy): libbpf
+ * unpins every map it pinned or reused when a load fails, which would
+ * forget what was learned; those are reused by fd and pinned by hand.
  */
 static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 {
@@ -100,12 +106,44 @@ static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 
 		if (strncmp(name, "sockaccel_", 10))
 			continue;	/* .rodata/.bss stay private to each object */
-		if (pin_path_of_map(p, sizeof(p), name) || bpf_map__set_pin_path(map, p))
+		if (is_state_map(name)) {
+			int fd = open_pinned_map(name);
+
+			if (fd < 0)
+				continue;	/* created by this load, pinned after it */
+			if (bpf_map__reuse_fd(map, fd)) {
+				close(fd);
+				return err_msg("the pinned %s/%s does not fit this version (hint: "
+					       "sockaccel unload --forget)", state_root(), name);
+			}
+			close(fd);
+			continue;
+		}
+		if (pin_path(p, sizeof(p), name) || bpf_map__set_pin_path(map, p))
 			return err_msg("cannot set pin path for %s", name);
 		if (o->max_socks && !strcmp(name, "sockaccel_socks"))
 			bpf_map__set_max_entries(map, o->max_socks);
 		if (o->max_socks && !strcmp(name, "sockaccel_peers"))
 			bpf_map__set_max_entries(map, 2 * o->max_socks);
+	}
+	return 0;
+}
+
+/* After a load: pin the state maps it created (see pin_maps_at_load()). */
+static int pin_state_maps(struct bpf_object *obj)
+{
+	struct bpf_map *map;
+	char p[PATH_MAX];
+
+	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
+
+		if (!is_state_map(name) || pin_path_of_map(p, sizeof(p), name))
+			continue;
+		if (access(p, F_OK) == 0)
+			continue;
+		if (bpf_obj_pin(bpf_map__fd(map), p))
+			return err_errno(errno, NULL, "cannot pin %s", p);
 	}
 	return 0;
 }
@@ -234,15 +272,77 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
+/* A program object embedded in its skeleton header, opened by name. */
+static struct bpf_object *open_elf(const void *(*elf_bytes)(size_t *), const char *name)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	const void *data;
+	size_t sz;
+
+	data = elf_bytes(&sz);
+	return bpf_object__open_mem(data, sz, &opts);
+}
+
+/*
+ * Direct loads through bpf_rdonly_cast() (6.2+), or the SA_CORE_READS
+ * build (bpf/common.bpf.h) where the kernel's BTF has no such kfunc (6.1).
+ * SOCKACCEL_CORE_READS=1 forces the latter (tests run it on new kernels).
+ */
+static bool use_core_reads(void)
+{
+	const char *force = getenv("SOCKACCEL_CORE_READS");
+	struct btf *vmlinux;
+	bool have;
+
+	if (force && *force == '1')
+		return true;
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		return true;
+	have = btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) >= 0;
+	btf__free(vmlinux);
+	return !have;
+}
+
+/*
+ * Attach the sk_msg program to the sockhash: a link (6.10+), pinned, or
+ * the older bpf_prog_attach() to the map, which lasts as long as the map
+ * has user references (its pin): sock_map_release_progs() drops it with
+ * the last one. SOCKACCEL_PROG_ATTACH=1 forces the older way.
+ */
+static int attach_sk_msg(int prog_fd, int map_fd, __u32 *kflags)
+{
+	const char *force = getenv("SOCKACCEL_PROG_ATTACH");
+	char p[PATH_MAX];
+	int link_fd = -1;
+
+	if (!force || *force != '1')
+		link_fd = bpf_link_create(prog_fd, map_fd, BPF_SK_MSG_VERDICT, NULL);
+	if (link_fd >= 0) {
+		pin_path(p, sizeof(p), PIN_LINK_SK_MSG);
+		if (bpf_obj_pin(link_fd, p)) {
+			err_errno(errno, NULL, "cannot pin %s", p);
+			close(link_fd);
+			return -1;
+		}
+		close(link_fd);
+		return 0;
+	}
+	if (bpf_prog_attach(prog_fd, map_fd, BPF_SK_MSG_VERDICT, 0))
+		return err_errno(errno, NULL, "cannot attach the sk_msg program to the sockhash");
+	*kflags |= SA_KF_PROG_ATTACH;
+	return 0;
+}
+
 int do_load(const struct load_opts *o, bool *loaded_now)
 {
-	struct sockaccel_sockops *ops = NULL;
-	struct sockaccel_sk_msg *msg = NULL;
+	struct bpf_object *ops = NULL, *msg = NULL;
 	struct sockaccel_guard *guard = NULL;
 	struct sa_config cfg = {};
 	__u32 kflags = 0;
 	char p[PATH_MAX];
-	int link_fd = -1, err = -1;
+	bool core;
+	int err = -1;
 
 	*loaded_now = false;
 	libbpf_set_print(libbpf_quiet);
@@ -276,28 +376,36 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	if (mkdir(state_root(), 0700) && errno != EEXIST)
 		return err_errno(errno, NULL, "cannot create %s", state_root());
 
-	ops = sockaccel_sockops__open();
-	msg = sockaccel_sk_msg__open();
+	core = use_core_reads();
+	ops = open_elf(core ? sockaccel_sockops_core__elf_bytes : sockaccel_sockops__elf_bytes,
+		       "sockaccel_sockops");
+	msg = open_elf(core ? sockaccel_sk_msg_core__elf_bytes : sockaccel_sk_msg__elf_bytes,
+		       "sockaccel_sk_msg");
 	guard = sockaccel_guard__open();
 	if (!ops || !msg || !guard) {
 		err_errno(errno, "run with -v for libbpf's log", "cannot open BPF objects");
 		goto cleanup;
 	}
-	if (pin_maps_at_load(ops->obj, o) || pin_maps_at_load(msg->obj, o) ||
-	    pin_maps_at_load(guard->obj, o))
-		goto cleanup;
 	/* The first load creates and pins the maps, the others reuse them. */
-	if (sockaccel_sockops__load(ops) || sockaccel_sk_msg__load(msg) ||
-	    sockaccel_guard__load(guard)) {
+	if (pin_maps_at_load(ops, o))
+		goto cleanup;
+	if (bpf_object__load(ops)) {
+		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
+		goto cleanup;
+	}
+	if (pin_state_maps(ops) || pin_maps_at_load(msg, o) || pin_maps_at_load(guard->obj, o))
+		goto cleanup;
+	if (bpf_object__load(msg) || sockaccel_guard__load(guard)) {
 		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
 		goto cleanup;
 	}
 
 	if (run_kernel_probe(&kflags, false))
 		kflags = 0;	/* assume every known defect: the safe mode */
+	if (core)
+		kflags |= SA_KF_CORE_READS;
 	cfg.enabled = 1;
 	cfg.trace = 0;
-	cfg.kernel_flags = kflags;
 	cfg.backlog_limit = o->backlog_limit ? o->backlog_limit : default_backlog_limit();
 	cfg.backlog_active = active_backlog_limit(cfg.backlog_limit);
 	/* Two full send buffers passed in a row: more than one fallback. */
@@ -307,47 +415,37 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	cfg.lock_spin_ns = o->lock_spin_ns >= 0 ? o->lock_spin_ns : SA_LOCK_SPIN_NS_DEFAULT;
 	cfg.probation_conns = o->probation_conns >= 0 ? o->probation_conns : SA_PROBATION_CONNS_DEFAULT;
 	cfg.probation_ns = (o->probation_ms >= 0 ? o->probation_ms : SA_PROBATION_MS_DEFAULT) * 1000000ull;
-	if (bpf_map_update_elem(bpf_map__fd(ops->maps.sockaccel_config), &(__u32){0}, &cfg, BPF_ANY)) {
-		err_errno(errno, NULL, "cannot write config");
-		goto cleanup;
-	}
 
 	pin_path(p, sizeof(p), PIN_PROG_SOCKOPS);
-	if (bpf_program__pin(ops->progs.sockaccel_sockops, p)) {
+	if (bpf_program__pin(bpf_object__find_program_by_name(ops, "sockaccel_sockops"), p)) {
 		err_errno(errno, NULL, "cannot pin %s", p);
 		goto cleanup;
 	}
-	pin_path(p, sizeof(p), PIN_PROG_SK_MSG);
-	if (bpf_program__pin(msg->progs.sockaccel_sk_msg, p)) {
-		err_errno(errno, NULL, "cannot pin %s", p);
+	if (attach_sk_msg(bpf_program__fd(bpf_object__find_program_by_name(msg, "sockaccel_sk_msg")),
+			  bpf_map__fd(bpf_object__find_map_by_name(msg, "sockaccel_socks")), &kflags))
 		goto cleanup;
-	}
-	/* libbpf 1.1 has no bpf_program__attach_sockmap(); a raw link works. */
-	link_fd = bpf_link_create(bpf_program__fd(msg->progs.sockaccel_sk_msg),
-				  bpf_map__fd(msg->maps.sockaccel_socks),
-				  BPF_SK_MSG_VERDICT, NULL);
-	if (link_fd < 0) {
-		err_errno(errno, "the kernel needs sockmap links (5.19+)",
-			  "cannot attach sk_msg program to the sockhash");
-		goto cleanup;
-	}
-	pin_path(p, sizeof(p), PIN_LINK_SK_MSG);
-	if (bpf_obj_pin(link_fd, p)) {
-		err_errno(errno, NULL, "cannot pin %s", p);
+	cfg.kernel_flags = kflags;
+	if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(ops, "sockaccel_config")),
+				&(__u32){0}, &cfg, BPF_ANY)) {
+		err_errno(errno, NULL, "cannot write config");
 		goto cleanup;
 	}
 	/* Before any cgroup is attached: no socket is inserted unguarded. */
 	collect_guards(false);
 	if (attach_guard(guard, kflags))
 		goto cleanup;
+	/* Last: is_loaded() looks for it. */
+	pin_path(p, sizeof(p), PIN_PROG_SK_MSG);
+	if (bpf_program__pin(bpf_object__find_program_by_name(msg, "sockaccel_sk_msg"), p)) {
+		err_errno(errno, NULL, "cannot pin %s", p);
+		goto cleanup;
+	}
 	*loaded_now = true;
 	err = 0;
 cleanup:
-	if (link_fd >= 0)
-		close(link_fd);
 	sockaccel_guard__destroy(guard);
-	sockaccel_sk_msg__destroy(msg);
-	sockaccel_sockops__destroy(ops);
+	bpf_object__close(msg);
+	bpf_object__close(ops);
 	if (err) {
 		remove_pins();
 		collect_guards(false);

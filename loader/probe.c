@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sock_diag.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
@@ -160,6 +161,42 @@ static bool splice_reads_redirected(struct pair *p)
 	return n == 16;
 }
 
+/*
+ * Redirect bytes to the server end and read its SO_MEMINFO: does
+ * sk_rmem_alloc count unread redirected bytes (bpf_tcp_ingress() charging
+ * them, 6.1.123+ and 6.12.8+)? Where psock->msg_tot_len is absent (6.1)
+ * that is how the sk_msg program measures a receiver's backlog.
+ */
+static bool rmem_counts_redirected(struct pair *p)
+{
+	__u32 mem[SK_MEMINFO_VARS] = { 0 };
+	socklen_t len = sizeof(mem);
+	char buf[4096] = { 0 };
+	int i, n = 0;
+
+	if (send(p->cfd, buf, sizeof(buf), MSG_NOSIGNAL) != sizeof(buf))
+		return false;
+	for (i = 0; i < 50; i++) {
+		struct timespec d = { 0, 2 * 1000 * 1000 };
+
+		len = sizeof(mem);
+		if (getsockopt(p->sfd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+		    mem[SK_MEMINFO_RMEM_ALLOC] >= sizeof(buf))
+			break;
+		nanosleep(&d, NULL);
+	}
+	for (i = 0; i < 50 && n < (int)sizeof(buf); i++) {
+		ssize_t r = recv(p->sfd, buf, sizeof(buf), MSG_DONTWAIT);
+		struct timespec d = { 0, 2 * 1000 * 1000 };
+
+		if (r > 0)
+			n += r;
+		else
+			nanosleep(&d, NULL);
+	}
+	return mem[SK_MEMINFO_RMEM_ALLOC] >= sizeof(buf);
+}
+
 int run_kernel_probe(__u32 *flags, bool report)
 {
 	struct sockaccel_probe *skel = NULL;
@@ -167,7 +204,8 @@ int run_kernel_probe(__u32 *flags, bool report)
 	__u32 zero = 0, one = 1;
 	__u64 cfd, sfd;		/* a sockmap with 8-byte values takes u64 fds */
 	int link = -1, ret = -1, map;
-	bool fion = false, fion_stack = false, waits = false, splice_ok = false;
+	bool fion = false, fion_stack = false, waits = false, splice_ok = false, rmem = false;
+	bool attached = false;
 
 	*flags = 0;
 	if (pair_open(&p)) {
@@ -183,11 +221,16 @@ int run_kernel_probe(__u32 *flags, bool report)
 		goto out;
 	}
 	map = bpf_map__fd(skel->maps.probe_socks);
+	/* A sockmap link (6.10+), or the older attachment to the map. */
 	link = bpf_link_create(bpf_program__fd(skel->progs.sockaccel_probe), map,
 			       BPF_SK_MSG_VERDICT, NULL);
 	if (link < 0) {
-		err_errno(errno, NULL, "probe: cannot attach");
-		goto out;
+		if (bpf_prog_attach(bpf_program__fd(skel->progs.sockaccel_probe), map,
+				    BPF_SK_MSG_VERDICT, 0)) {
+			err_errno(errno, NULL, "probe: cannot attach");
+			goto out;
+		}
+		attached = true;
 	}
 	cfd = p.cfd;
 	sfd = p.sfd;
@@ -200,6 +243,7 @@ int run_kernel_probe(__u32 *flags, bool report)
 	fion = fionread_counts(&p, 100);
 	fion_stack = fionread_counts(&p, 7);
 	splice_ok = splice_reads_redirected(&p);
+	rmem = rmem_counts_redirected(&p);
 	waits = probe_recv_waits(&p);
 	if (fion)
 		*flags |= SA_KF_FIONREAD;
@@ -209,11 +253,16 @@ int run_kernel_probe(__u32 *flags, bool report)
 		*flags |= SA_KF_RECV_WAITS_SAFELY;
 	if (splice_ok)
 		*flags |= SA_KF_SPLICE_READS_PSOCK;
+	if (rmem)
+		*flags |= SA_KF_RMEM_COUNTS_REDIRECTED;
 	ret = 0;
 out:
 	pair_close(&p);
 	if (link >= 0)
 		close(link);
+	if (attached)
+		bpf_prog_detach2(bpf_program__fd(skel->progs.sockaccel_probe),
+				 bpf_map__fd(skel->maps.probe_socks), BPF_SK_MSG_VERDICT);
 	sockaccel_probe__destroy(skel);
 	if (report && ret == 0) {
 		if (opt_json) {

@@ -110,12 +110,17 @@ void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 {
 	bool waits = flags & SA_KF_RECV_WAITS_SAFELY, fion = flags & SA_KF_FIONREAD;
 	bool fion_stack = flags & SA_KF_FIONREAD_STACK, splice = flags & SA_KF_SPLICE_READS_PSOCK;
+	bool rmem = flags & SA_KF_RMEM_COUNTS_REDIRECTED, core = flags & SA_KF_CORE_READS;
+	bool prog_attach = flags & SA_KF_PROG_ATTACH;
 
 	if (json) {
 		fprintf(f, "{\"recv_waits_safely\":%s,\"fionread_counts_redirected\":%s,"
-			"\"fionread_counts_tcp\":%s,\"splice_reads_redirected\":%s}",
+			"\"fionread_counts_tcp\":%s,\"splice_reads_redirected\":%s,"
+			"\"rmem_counts_redirected\":%s,\"reads\":\"%s\",\"sk_msg_attach\":\"%s\"}",
 			waits ? "true" : "false", fion ? "true" : "false",
-			fion_stack ? "true" : "false", splice ? "true" : "false");
+			fion_stack ? "true" : "false", splice ? "true" : "false",
+			rmem ? "true" : "false", core ? "probe_read" : "rdonly_cast",
+			prog_attach ? "prog_attach" : "link");
 		return;
 	}
 	fprintf(f, "  kernel       blocking reads: %s\n",
@@ -123,6 +128,10 @@ void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 		      : "unsafe (tcp_bpf_recvmsg returns EAGAIN on wakeups): blocking sockets stay on TCP");
 	fprintf(f, "               FIONREAD on redirected bytes: %s; on bytes through TCP: %s\n",
 		fion ? "counted" : "not counted", fion_stack ? "counted" : "not counted");
+	fprintf(f, "               sk_rmem_alloc counts redirected bytes: %s\n", rmem ? "yes" : "no");
+	fprintf(f, "               programs read peers with %s; sk_msg attached with %s\n",
+		core ? "probe reads (no bpf_rdonly_cast: 6.1)" : "bpf_rdonly_cast (direct loads)",
+		prog_attach ? "bpf_prog_attach (no sockmap links before 6.10)" : "a link");
 	fprintf(f, "               splice() from a socket: %s\n",
 		splice ? "reads redirected bytes (no splice guard needed)"
 		       : "does not read redirected bytes: splice readers stay on TCP (guard)");

@@ -372,7 +372,8 @@ bool is_loaded(void)
 {
 	char p[PATH_MAX];
 
-	pin_path(p, sizeof(p), PIN_LINK_SK_MSG);
+	/* Pinned last by a load, with or without a sockmap link. */
+	pin_path(p, sizeof(p), PIN_PROG_SK_MSG);
 	return access(p, F_OK) == 0;
 }
 
