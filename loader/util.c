@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -129,24 +130,110 @@ int ensure_bpffs(void)
 	return 0;
 }
 
+/*
+ * What sockaccel needs from the kernel, checked before anything is
+ * loaded, so a kernel that lacks one gets one line naming it and the
+ * version that brought it, never a verifier's "invalid argument".
+ * SOCKACCEL_TEST_MISSING=NAME makes check NAME fail (tests/test_cli.sh:
+ * no kernel that old boots here). SOCKACCEL_TEST_KERNEL_RELEASE stands
+ * in for uname's release.
+ */
+#define SA_MIN_KERNEL_MAJOR	6
+#define SA_MIN_KERNEL_MINOR	1
+
+static int check_release(void)
+{
+	const char *fake = getenv("SOCKACCEL_TEST_KERNEL_RELEASE");
+	struct utsname u;
+	const char *r;
+	int major = 0, minor = 0;
+
+	if (uname(&u))
+		return 1;
+	r = fake && *fake ? fake : u.release;
+	if (sscanf(r, "%d.%d", &major, &minor) != 2)
+		return 1;	/* unknown format: let the feature checks decide */
+	return major > SA_MIN_KERNEL_MAJOR ||
+	       (major == SA_MIN_KERNEL_MAJOR && minor >= SA_MIN_KERNEL_MINOR);
+}
+
+static int check_btf(void)
+{
+	return access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+}
+
+static int check_sockhash(void)
+{
+	return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL);
+}
+
+static int check_sk_msg(void)
+{
+	return libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, NULL);
+}
+
+static int check_sock_ops(void)
+{
+	return libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL);
+}
+
+static int check_tracepoint(void)
+{
+	return libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, NULL);
+}
+
+static int check_sk_storage(void)
+{
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_SK_MSG, BPF_FUNC_sk_storage_get, NULL);
+}
+
+static int check_bpf_loop(void)
+{
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_SK_MSG, BPF_FUNC_loop, NULL);
+}
+
+static const struct kernel_feature {
+	const char *name;
+	int (*check)(void);	/* 1 present, 0 absent, < 0 cannot tell */
+	const char *what;	/* "kernel has no ..." */
+	const char *since;	/* where it came from */
+} kernel_features[] = {
+	{ "kernel_version", check_release, NULL, "Linux 6.1" },
+	{ "btf", check_btf, "BTF at /sys/kernel/btf/vmlinux", "CONFIG_DEBUG_INFO_BTF=y, Linux 5.4" },
+	{ "sockhash", check_sockhash, "BPF_MAP_TYPE_SOCKHASH",
+	  "CONFIG_BPF_STREAM_PARSER=y, Linux 4.18" },
+	{ "sk_msg", check_sk_msg, "sk_msg programs", "CONFIG_NET_SOCK_MSG=y, Linux 4.17" },
+	{ "sock_ops", check_sock_ops, "sock_ops programs on cgroups", "CONFIG_CGROUP_BPF=y, Linux 4.13" },
+	{ "tracepoint", check_tracepoint, "BPF tracepoint programs (the splice/MSG_OOB guard)",
+	  "CONFIG_BPF_EVENTS=y, Linux 4.7" },
+	{ "sk_storage", check_sk_storage, "bpf_sk_storage_get() in sk_msg programs", "Linux 5.2" },
+	{ "bpf_loop", check_bpf_loop, "bpf_loop() in sk_msg programs", "Linux 5.17" },
+};
+
 int ensure_kernel_support(void)
 {
-	if (access("/sys/kernel/btf/vmlinux", R_OK))
-		return err_errno(errno, "the kernel needs CONFIG_DEBUG_INFO_BTF=y",
-				 "kernel BTF /sys/kernel/btf/vmlinux unavailable");
-	int ret;
+	const char *missing = getenv("SOCKACCEL_TEST_MISSING");
+	size_t i;
 
-	/* A probe that cannot run at all (seccomp, LSM) is not a missing feature. */
-	ret = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL);
-	if (ret < 0)
-		return err_errno(ret, "a seccomp profile or LSM may block bpf(); see docs/kubernetes.md",
-				 "cannot probe BPF features");
-	if (ret == 0)
-		return err_msg("kernel has no BPF_MAP_TYPE_SOCKHASH (hint: CONFIG_BPF_STREAM_PARSER / CONFIG_NET_SOCK_MSG)");
-	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, NULL) != 1)
-		return err_msg("kernel has no sk_msg programs (hint: CONFIG_NET_SOCK_MSG)");
-	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL) != 1)
-		return err_msg("kernel has no sock_ops programs (hint: CONFIG_CGROUP_BPF)");
+	for (i = 0; i < sizeof(kernel_features) / sizeof(kernel_features[0]); i++) {
+		const struct kernel_feature *f = &kernel_features[i];
+		int ret = missing && !strcmp(missing, f->name) ? 0 : f->check();
+
+		/* A probe that cannot run at all (seccomp, LSM) is not a missing feature. */
+		if (ret < 0)
+			return err_errno(-ret, "a seccomp profile or LSM may block bpf(); see docs/kubernetes.md",
+					 "cannot probe BPF features (%s)", f->name);
+		if (ret == 0 && f->check == check_release) {
+			const char *fake = getenv("SOCKACCEL_TEST_KERNEL_RELEASE");
+			struct utsname u;
+
+			uname(&u);
+			return err_msg("kernel %s is older than the supported minimum, %s",
+				       fake && *fake ? fake : u.release, f->since);
+		}
+		if (ret == 0)
+			return err_msg("kernel has no %s (hint: needs %s)", f->what, f->since);
+	}
 	return 0;
 }
 
