@@ -22,7 +22,7 @@ fi
 
 if ! awk '$3 == "bpf" && $2 == "/sys/fs/bpf" { f = 1 } END { exit !f }' /proc/mounts; then
 	mkdir -p /sys/fs/bpf
-	mount -t bpf bpf /sys/fs/bpf
+	mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 	echo "sockaccel: mounted bpffs at /sys/fs/bpf"
 fi
 

@@ -292,7 +292,13 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return;
+	/*
+	 * Slot 0: no attached ancestor found (deeper than
+	 * SA_MAX_CGROUP_DEPTH, or a cgroup id that changed): not ours.
+	 */
 	slot = sa_cgroup_slot(sa_sk(tp), &cgroup_id);
+	if (!slot)
+		return;
 	sa_count(slot, SA_C_SOCKS_SEEN, 1);
 
 	/*

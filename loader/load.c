@@ -371,6 +371,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	}
 	if (ensure_kernel_support())
 		return -1;
+	if (check_pin_dir(pin_root()) || check_pin_dir(state_root()))
+		return -1;
 	if (mkdir(pin_root(), 0700) && errno != EEXIST)
 		return err_errno(errno, NULL, "cannot create %s", pin_root());
 	if (mkdir(state_root(), 0700) && errno != EEXIST)

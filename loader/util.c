@@ -237,20 +237,71 @@ int ensure_kernel_support(void)
 	return 0;
 }
 
-/* Serialises load/attach/detach/unload/policy (xdp-tools style). */
+/*
+ * Serialises load/attach/detach/unload/policy/exe (xdp-tools style). The
+ * lock file lives in /run (root's, mode 0755), not the world-writable
+ * /run/lock, where any user could pre-create it or hold a lock on it; it
+ * is opened with O_NOFOLLOW, and waited for at most SA_LOCK_WAIT_S: a
+ * command never hangs on a lock somebody else holds. The holder's pid is
+ * written into the file so the error can name it.
+ */
+#define SA_LOCK_WAIT_S	10
+
 int lock_acquire(void)
 {
-	const char *path = access("/run/lock", W_OK) == 0 ? "/run/lock/sockaccel.lock"
-							  : "/tmp/sockaccel.lock";
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	const char *path = getenv("SOCKACCEL_LOCK_FILE");
+	char holder[32] = "";
+	int fd, i;
 
+	if (!path || !*path)
+		path = "/run/sockaccel.lock";
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_errno(errno, NULL, "cannot open lock file %s", path);
-	if (flock(fd, LOCK_EX)) {
-		close(fd);
-		return err_errno(errno, NULL, "cannot lock %s", path);
+	for (i = 0; i < SA_LOCK_WAIT_S * 20; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			char pid[32];
+			int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+
+			/* The pid is only for another command's error message. */
+			if (ftruncate(fd, 0) == 0)
+				(void)!pwrite(fd, pid, n, 0);
+			return fd;
+		}
+		if (errno != EWOULDBLOCK) {
+			close(fd);
+			return err_errno(errno, NULL, "cannot lock %s", path);
+		}
+		usleep(50 * 1000);
 	}
-	return fd;
+	if (pread(fd, holder, sizeof(holder) - 1, 0) > 0)
+		holder[strcspn(holder, "\n")] = 0;
+	close(fd);
+	return err_msg("%s has been held by another command for %d s (last taken by pid %s); giving up",
+		       path, SA_LOCK_WAIT_S, holder[0] ? holder : "unknown");
+}
+
+/*
+ * A pin root or state directory made by someone else is never adopted:
+ * whoever owns it could pre-pin maps that a load would reuse, or unlink
+ * pins. It must be a directory owned by root, writable by nobody else.
+ */
+int check_pin_dir(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st)) {
+		if (errno == ENOENT)
+			return 0;
+		return err_errno(errno, NULL, "cannot stat %s", dir);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return err_msg("%s is not a directory: refusing to use it (hint: remove it)", dir);
+	if (st.st_uid != 0 || (st.st_mode & 022))
+		return err_msg("%s is owned by uid %u with mode %04o: refusing to adopt it "
+			       "(hint: remove it; sockaccel creates it, root-only)",
+			       dir, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+	return 0;
 }
 
 void lock_release(int fd)

@@ -74,6 +74,27 @@ for f in "btf:BTF.*DEBUG_INFO_BTF.*5.4" "sockhash:BPF_MAP_TYPE_SOCKHASH.*STREAM_
 		env SOCKACCEL_TEST_MISSING="${f%%:*}" "$SA" load
 done
 
+# --- hostile neighbours: a pin root made by someone else is not adopted;
+# a held lock is waited for a bounded time, then named.
+ROGUE="${PINS}-rogue"
+mkdir -p "$ROGUE" && chown 65534 "$ROGUE" && chmod 0777 "$ROGUE"
+on_exit "rmdir '$ROGUE' 2>/dev/null"
+expect_error "pin root owned by another user" "owned by uid 65534 with mode 0777: refusing" \
+	env SOCKACCEL_PIN_ROOT="$ROGUE" "$SA" load
+check "the rogue pin root was left as it was (nothing pinned in it)" \
+	[ -z "$(ls -A "$ROGUE")" ]
+LOCKF=$(mktemp /tmp/sa-lock.XXXXXX)
+on_exit "rm -f '$LOCKF'"
+flock "$LOCKF" sleep 15 &
+LOCK_HOLDER=$!
+echo "$LOCK_HOLDER" >> "$_SA_STATE/pids"
+sleep 0.3
+t0=$(date +%s)
+expect_error "lock held by someone else: bounded wait, one line" "held by another command for 10 s" \
+	env SOCKACCEL_LOCK_FILE="$LOCKF" "$SA" load
+check "the lock wait ended within 13 s" [ $(( $(date +%s) - t0 )) -le 13 ]
+kill "$LOCK_HOLDER" 2>/dev/null
+
 # --- help
 for c in load attach detach unload status stats trace policy probe exe; do
 	if "$SA" "$c" --help 2>/dev/null | grep -q "Usage: sockaccel"; then
