@@ -25,10 +25,11 @@ fail() { printf '  FAIL: %s\n' "$*"; _SA_FAILS=$((_SA_FAILS + 1)); }
 pass() { printf '  ok: %s\n' "$*"; }
 die()  { printf '  FAIL: %s\n' "$*"; exit 1; }
 
-# check DESCRIPTION COMMAND...: pass if the command succeeds.
+# check DESCRIPTION COMMAND...: pass if the command succeeds; returns its
+# verdict, so a failed check can add diagnostics (check ... || log ...).
 check() {
 	local what=$1; shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
+	if "$@"; then pass "$what"; else fail "$what"; return 1; fi
 }
 
 # Register a command to run at exit (LIFO).

@@ -61,7 +61,8 @@ client() {
 attach "$CG_ON"
 saxfer_server "$CG_ON" warm; WARM_PORT=$PORT
 for i in 1 2 3 4 5; do client "$CG_ON" "$WARM_PORT" --bytes 1000 || fail "warm-up transfer $i"; done
-check "a new executable starts on probation" [ "$(exe_field "$TOOLS/saxfer" state)" = probation ]
+check "a new executable starts on probation" [ "$(exe_field "$TOOLS/saxfer" state)" = probation ] ||
+	log "executables: $("$SA" -v -j exe list); saxfer: $(stat -L -c 'dev %D ino %i' "$TOOLS/saxfer")"
 check "probation passes were counted" [ "$(counter probation)" -gt 0 ]
 sleep 1.1	# --probation-time default: 1000 ms
 check "after 10 connections and 1 s it is trusted" [ "$(exe_field "$TOOLS/saxfer" state)" = trusted ]

@@ -1,0 +1,82 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# PID 1 of a kernel-matrix guest (tests/kernels/run.sh), after the
+# initramfs switched to the overlay of the host's root. Mounts what the
+# tests need, checks that sockaccel loads (its full output goes to the
+# log), runs the chosen tests/test_*.sh with the binaries the host built
+# (no make, no apt), writes the log and exit code to /sa-results (a 9p
+# share of a host directory) and powers off.
+set -u
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb LC_ALL=C.UTF-8
+R=/sa-results
+. "$R/config"
+
+poweroff_now() {
+	sync
+	umount "$R" 2>/dev/null
+	busybox poweroff -f 2>/dev/null
+	sleep 5
+	echo o > /proc/sysrq-trigger
+	sleep 60
+}
+
+m() { mkdir -p "$2" && mount -t "$1" "$1" "$2" ${3:+-o "$3"} || echo "guest: cannot mount $1 on $2"; }
+m tmpfs /run mode=755
+m tmpfs /tmp mode=1777
+m tmpfs /dev/shm mode=1777
+m devpts /dev/pts
+m bpf /sys/fs/bpf
+m cgroup2 /sys/fs/cgroup
+m debugfs /sys/kernel/debug
+m tracefs /sys/kernel/tracing
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+hostname sa-kernel-test
+ip link set lo up
+
+cd "$SA_TOP" || { echo "SA_GUEST_DONE rc=no-project" ; poweroff_now; }
+
+run() {
+	local rc t name t0 failed=() start
+	echo "== kernel $(uname -r) ($(uname -v)); $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MB" }' /proc/meminfo)"
+	# Preflight: does the loader work on this kernel at all? Its whole
+	# output (libbpf and verifier messages included) goes to the log.
+	out=$(timeout 300 build/sockaccel load 2>&1); rc=$?
+	if [ "$rc" -eq 0 ]; then
+		echo "== preflight: sockaccel load: ok"
+		timeout 120 build/sockaccel status 2>&1 | sed 's/^/  status| /'
+	else
+		echo "== preflight: sockaccel load: FAILED (exit $rc)"
+		printf '%s\n' "$out" | sed 's/^/  load| /'
+		# Again with libbpf's log (verifier output included).
+		timeout 300 build/sockaccel -v load 2>&1 | sed 's/^/  load -v| /'
+	fi
+	timeout 120 build/sockaccel unload >/dev/null 2>&1
+
+	failed=()
+	start=$(date +%s)
+	for t in $SA_TESTS; do
+		name=$(basename "$t" .sh)
+		echo "== $name"
+		t0=$(date +%s)
+		if timeout --kill-after=30 "$SA_TEST_TIMEOUT" bash "$t" </dev/null; then
+			echo "== $name: PASS ($(( $(date +%s) - t0 ))s)"
+		else
+			echo "== $name: FAIL ($(( $(date +%s) - t0 ))s)"
+			failed+=("$name")
+		fi
+		# A test killed by its timeout cannot clean up: leave nothing
+		# loaded for the next one.
+		timeout 120 build/sockaccel unload >/dev/null 2>&1
+	done
+	set -- $SA_TESTS
+	echo
+	echo "$(( $# - ${#failed[@]} ))/$# tests passed in $(( $(date +%s) - start ))s"
+	[ ${#failed[@]} -eq 0 ] || { echo "failed: ${failed[*]}"; return 1; }
+}
+
+run 2>&1 | tee "$R/log"
+rc=${PIPESTATUS[0]}
+echo "$rc" > "$R/rc"
+echo "SA_GUEST_DONE rc=$rc"
+poweroff_now
