@@ -31,6 +31,8 @@ GO          ?= go
 # Go test programs (tests/apps/gorelay): built when a Go toolchain exists.
 GO_BINS     := $(if $(shell command -v $(GO)),$(BUILD)/tests/gorelay)
 
+# The loader's --version: git describe at build time.
+SA_VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS      ?= -O2 -g
 CFLAGS      += -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu11 \
                -I$(BUILD) -Ibpf -MMD -MP
@@ -76,6 +78,14 @@ SKELS := $(BUILD)/sockops.skel.h $(BUILD)/sk_msg.skel.h $(BUILD)/sockops_core.sk
 $(BUILD)/loader/%.o: loader/%.c $(SKELS) | $(BUILD)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Rebuilt whenever the version string changes.
+$(BUILD)/loader/main.o: CFLAGS += -DSA_VERSION='"$(SA_VERSION)"'
+$(BUILD)/loader/main.o: $(BUILD)/version
+$(BUILD)/version: FORCE | $(BUILD)
+	$(Q)echo '$(SA_VERSION)' | cmp -s - $@ || echo '$(SA_VERSION)' > $@
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/sockaccel: $(LOADER_OBJS)
 	$(call msg,LD,$@)

@@ -2,7 +2,12 @@
 /* sockaccel: command-line entry point. */
 #include <stdlib.h>
 #include <string.h>
+#include <bpf/libbpf.h>
 #include "common.h"
+
+#ifndef SA_VERSION
+#define SA_VERSION "unknown"
+#endif
 
 bool opt_verbose;
 bool opt_json;
@@ -39,6 +44,7 @@ void usage_main(FILE *f)
 	fprintf(f, "\n"
 		   "Options:\n"
 		   "  -v  show libbpf's log\n"
+		   "  -V  --version: sockaccel's and libbpf's versions\n"
 		   "  -j  JSON output (status, stats, trace, policy, probe)\n"
 		   "  -h  this help; COMMAND --help for each command\n"
 		   "\n"
@@ -62,6 +68,15 @@ int main(int argc, char **argv)
 			opt_json = true;
 		else if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help"))
 			return usage_main(stdout), 0;
+		else if (!strcmp(argv[a], "-V") || !strcmp(argv[a], "--version")) {
+			if (opt_json)
+				printf("{\"version\":\"%s\",\"libbpf\":\"%u.%u\"}\n", SA_VERSION,
+				       libbpf_major_version(), libbpf_minor_version());
+			else
+				printf("sockaccel %s (libbpf %u.%u)\n", SA_VERSION,
+				       libbpf_major_version(), libbpf_minor_version());
+			return 0;
+		}
 		else
 			return err_msg("unknown option '%s' (see: sockaccel --help)", argv[a]), 1;
 		a++;

@@ -104,6 +104,8 @@ for c in load attach detach unload status stats trace policy probe exe; do
 	fi
 done
 check "--help has examples" sh -c "'$SA' --help | grep -q Examples"
+check "--version names sockaccel's and libbpf's versions" \
+	sh -c "'$SA' --version | grep -Eq '^sockaccel [0-9a-f]+.* \(libbpf [0-9]+\.[0-9]+\)$'"
 
 # --- load/attach idempotence and shared maps
 map_id() { bpftool -j map show pinned "$PINS/sockaccel_socks" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
