@@ -20,6 +20,7 @@ static void usage_policy(void)
 	       "       sockaccel policy add     (--cgroup DIR | --pid PID) include|exclude MATCH...\n"
 	       "       sockaccel policy default (--cgroup DIR | --pid PID) include|exclude\n"
 	       "       sockaccel policy clear   (--cgroup DIR | --pid PID)\n"
+	       "       sockaccel policy exe PATH accelerate|tcp|learn   (see: sockaccel exe --help)\n"
 	       "\n"
 	       "Rules of an attached cgroup, evaluated in order when a connection is\n"
 	       "established; the first rule whose every MATCH holds decides, otherwise\n"
@@ -35,8 +36,10 @@ static void usage_policy(void)
 	       "  --remote-addr CIDR     the peer's address\n"
 	       "\n"
 	       "Examples:\n"
-	       "  # a program that reads with splice(): keep its connections on TCP\n"
+	       "  # keep one port on TCP\n"
 	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app exclude --port 8080\n"
+	       "  # never accelerate one program (machine-wide)\n"
+	       "  sockaccel policy exe /usr/local/bin/proxy tcp\n"
 	       "  # accelerate only 10.0.0.0/8 peers\n"
 	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app include --remote-addr 10.0.0.0/8\n"
 	       "  sockaccel policy default --cgroup /sys/fs/cgroup/app exclude\n"
@@ -175,6 +178,16 @@ int cmd_policy(int argc, char **argv)
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return usage_policy(), argc < 2 ? 1 : 0;
+	/* policy exe PATH ACTION: the same as exe set PATH ACTION. */
+	if (!strcmp(argv[1], "exe")) {
+		char *args[5] = { "exe", "set", NULL, NULL, NULL };
+
+		if (argc != 4)
+			return err_msg("usage: sockaccel policy exe PATH accelerate|tcp|learn"), 1;
+		args[2] = argv[2];
+		args[3] = argv[3];
+		return cmd_exe(4, args);
+	}
 	verb = argv[1];
 	if (strcmp(verb, "show") && strcmp(verb, "add") && strcmp(verb, "default") &&
 	    strcmp(verb, "clear"))
