@@ -24,7 +24,8 @@
 #
 # Environment: SA_KERNELS, SA_KERNEL_TESTS, SA_KERNEL_TIMEOUT,
 # SA_KERNEL_MEM, SA_KERNEL_SMP (same as the options); SA_TEST_TIMEOUT
-# (per test inside the guest, default 900).
+# (per test inside the guest, default 900). Other SA_* and SOCKACCEL_*
+# variables (e.g. SA_COMPAT_FAMILIES=4) are passed to the tests.
 set -u
 cd "$(dirname "$0")/../.."
 TOP=$PWD
@@ -38,7 +39,7 @@ mem=${SA_KERNEL_MEM:-2048}
 smp=${SA_KERNEL_SMP:-2}
 build=1
 strict=
-usage() { sed -n '3,28s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '3,29s/^# \{0,1\}//p' "$0"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernels) kernels=$2; shift 2 ;;
@@ -54,6 +55,11 @@ done
 
 [ "$(id -u)" -eq 0 ] || { echo "the kernel matrix must run as root (qemu's 9p share of /, apt-get download)"; exit 1; }
 [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] || { echo "the kernel matrix runs amd64 kernels on an amd64 host only"; exit 1; }
+
+mkdir -p "$KDIR"
+# One matrix at a time: runs share build/kernels/results/ (and the CPUs).
+exec 9> "$KDIR/.lock"
+flock -n 9 || { echo "another kernel matrix run holds $KDIR/.lock"; exit 1; }
 
 . scripts/deps.sh
 sa_install_missing $SA_BUILD_PKGS $SA_TEST_PKGS $SA_KERNEL_TEST_PKGS || exit 1
@@ -239,6 +245,10 @@ for spec in $kernels; do
 	res=$KDIR/results/$pkg
 	rm -rf "$res" && mkdir -p "$res"
 	{
+		# The tests' own knobs (SA_COMPAT_FAMILIES, SA_TEST_FORCE, ...).
+		for v in $(compgen -e | grep -E '^(SA_|SOCKACCEL_)' | grep -Ev '^SA_(KERNEL|TEST_TIMEOUT$)'); do
+			printf 'export %s=%q\n' "$v" "${!v}"
+		done
 		printf 'SA_TOP=%q\n' "$SNAP"
 		printf 'SA_MODDIR=%q\n' "$dir/root/lib/modules/$ver"
 		printf 'SA_TESTS=%q\n' "${test_paths[*]}"
