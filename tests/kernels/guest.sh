@@ -23,7 +23,12 @@ poweroff_now() {
 
 m() { mkdir -p "$2" && mount -t "$1" "$1" "$2" ${3:+-o "$3"} || echo "guest: cannot mount $1 on $2"; }
 m tmpfs /run mode=755
-m tmpfs /tmp mode=1777
+# /tmp is already writable (the overlay's upper layer is tmpfs); a fresh
+# tmpfs there would hide a project that lives under /tmp (CI's clones).
+case "$SA_TOP/" in
+/tmp/*) ;;
+*) m tmpfs /tmp mode=1777 ;;
+esac
 m tmpfs /dev/shm mode=1777
 m devpts /dev/pts
 m bpf /sys/fs/bpf
