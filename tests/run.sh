@@ -5,9 +5,17 @@
 set -u
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "tests must run as root (sudo make test)"; exit 1; }
-if [ -d "${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel}" ] && [ -z "${SA_TEST_FORCE:-}" ]; then
-	echo "sockaccel is loaded on this machine; the tests would unload it."
-	echo "Unload it first (sudo ./unload.sh) or set SA_TEST_FORCE=1."
+# Each test runs a private instance (tests/lib.sh) in its own child cgroups
+# of the cgroup2 root, so a live default instance is left alone, unless it
+# is attached to the cgroup2 root itself: then both would see the tests'
+# sockets.
+live=/sys/fs/bpf/sockaccel
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+if [ -d "$live" ] && [ -z "${SA_TEST_FORCE:-}" ] && [ -x build/sockaccel ] && [ -n "$cg2" ] &&
+   SOCKACCEL_PIN_ROOT=$live build/sockaccel -j status 2>/dev/null |
+   python3 -c 'import json, sys; sys.exit(0 if any(c["path"] == sys.argv[1] for c in json.load(sys.stdin).get("cgroups", [])) else 1)' "$cg2"; then
+	echo "sockaccel is attached to the cgroup2 root ($cg2): it would accelerate the tests' sockets too."
+	echo "Detach it first (sudo build/sockaccel detach --cgroup $cg2), or set SA_TEST_FORCE=1."
 	exit 1
 fi
 
