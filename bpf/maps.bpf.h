@@ -18,9 +18,15 @@ struct {
 	__type(value, __u64);
 } sockaccel_socks SEC(".maps");
 
-/* Public records of inserted sockets, by the same key (see struct sa_peer). */
+/*
+ * Public records of inserted sockets, by the same key (see struct sa_peer).
+ * A plain hash, not an LRU: maybe_leave() reads a missing record as "that
+ * socket closed", which an eviction must never fake. Records leave at
+ * close (on_state_change()); when the map is full a new connection stays
+ * on TCP (insert_failed).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2 * SA_DEFAULT_MAX_SOCKS);	/* loader may resize */
 	__type(key, struct sa_conn_key);
 	__type(value, struct sa_peer);

@@ -59,6 +59,7 @@ struct reader {
 	int fd;
 	ssize_t ret;
 	int err;
+	volatile pid_t tid;
 };
 
 static void *blocking_reader(void *arg)
@@ -66,9 +67,30 @@ static void *blocking_reader(void *arg)
 	struct reader *r = arg;
 	char c;
 
+	r->tid = gettid();
 	r->ret = recv(r->fd, &c, 1, 0);
 	r->err = errno;
 	return NULL;
+}
+
+/* Is the thread asleep ('S' in /proc/self/task/TID/stat)? */
+static bool thread_sleeping(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
+	return p && p[1] == ' ' && p[2] == 'S';
 }
 
 /*
@@ -81,18 +103,28 @@ static bool probe_recv_waits(struct pair *p)
 {
 	struct timeval tv = { .tv_sec = 2 };
 	struct reader r = { .fd = p->sfd, .ret = -2 };
-	struct timespec d = { 0, 100 * 1000 * 1000 };
+	struct timespec d = { 0, 100 * 1000 * 1000 }, poll = { 0, 2 * 1000 * 1000 };
+	bool asleep = false;
 	pthread_t t;
+	int i;
 
 	setsockopt(p->sfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (pthread_create(&t, NULL, blocking_reader, &r))
 		return false;
+	/*
+	 * The wakeup must find the reader asleep in recv(), or the probe
+	 * tests nothing: confirm it (up to 1 s) rather than assume it.
+	 */
+	for (i = 0; i < 500 && !asleep; i++) {
+		nanosleep(&poll, NULL);
+		asleep = r.tid && thread_sleeping(r.tid);
+	}
 	nanosleep(&d, NULL);
 	shutdown(p->sfd, SHUT_WR);
 	nanosleep(&d, NULL);
 	send(p->cfd, "x", 1, MSG_NOSIGNAL);
 	pthread_join(t, NULL);
-	return r.ret == 1;
+	return asleep && r.ret == 1;	/* not confirmed: the safe answer */
 }
 
 /*
