@@ -253,11 +253,24 @@ int lock_acquire(void)
 	char holder[32] = "";
 	int fd, i;
 
+	struct stat st;
+
 	if (!path || !*path)
 		path = "/run/sockaccel.lock";
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* A container with a read-only root (deploy/): its private /tmp. */
+	if (fd < 0 && (errno == EROFS || errno == EACCES) && !strcmp(path, "/run/sockaccel.lock")) {
+		path = "/tmp/sockaccel.lock";
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
 	if (fd < 0)
 		return err_errno(errno, NULL, "cannot open lock file %s", path);
+	/* Made by someone else (a shared /tmp): not ours to wait on. */
+	if (fstat(fd, &st) || st.st_uid != geteuid()) {
+		close(fd);
+		return err_msg("lock file %s is owned by uid %u, not by this user: refusing to use it",
+			       path, (unsigned int)st.st_uid);
+	}
 	for (i = 0; i < SA_LOCK_WAIT_S * 20; i++) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			char pid[32];

@@ -44,6 +44,7 @@ for t in "${tests[@]}"; do
 done
 echo
 echo "$(( ${#tests[@]} - ${#failed[@]} ))/${#tests[@]} tests passed in $(( $(date +%s) - start ))s"
+echo "tests: $(( ${#tests[@]} - ${#failed[@]} )) passed, ${#failed[@]} failed"
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "failed: ${failed[*]}"
 	exit 1

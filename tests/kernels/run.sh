@@ -27,7 +27,7 @@
 # (per test inside the guest, default 900). Other SA_* and SOCKACCEL_*
 # variables (e.g. SA_COMPAT_FAMILIES=4) are passed to the tests.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 TOP=$PWD
 KDIR=$TOP/build/kernels
 HERE=$TOP/tests/kernels
@@ -147,12 +147,13 @@ initramfs() {
 		grep -Eq "/$m\\.ko(\\.[a-z]+)?\$" "$moddir/modules.builtin" && continue
 		dep=$(grep -E "/$m\\.ko(\\.[a-z]+)?:" "$moddir/modules.dep") ||
 			{ echo "module $m is neither built in nor in modules.dep" >&2; return 1; }
-		dep=${dep#*:}
+		# "path/m.ko.xz: dep1 dep2 ...": the deps in reverse, then m.
 		# shellcheck disable=SC2086
-		want+=($(printf '%s\n' $dep | tac) "$(grep -Eo "^[^:]*/$m\\.ko(\\.[a-z]+)?:" "$moddir/modules.dep" | tr -d :)")
+		mapfile -t -O ${#want[@]} want < <(printf '%s\n' ${dep#*:} | tac; echo "${dep%%:*}")
 	done
 	: > "$st/modules/load.list"
 	for f in "${want[@]}"; do
+		[ -n "$f" ] || continue
 		m=$(basename "$f"); m=${m%.xz}; m=${m%.zst}; m=${m%.gz}
 		grep -qx "$m" "$st/modules/load.list" && continue
 		case $f in
@@ -282,7 +283,9 @@ for spec in $kernels; do
 done
 
 say
-say "kernel matrix: ${#passed_k[@]} passed${passed_k[*]:+ (${passed_k[*]})}, ${#failed_k[@]} failed${failed_k[*]:+ (${failed_k[*]})}, ${#skipped_k[@]} skipped${skipped_k[*]:+ (${skipped_k[*]})} in $(( $(date +%s) - t_all ))s"
+say "kernel matrix in $(( $(date +%s) - t_all ))s: passed ${passed_k[*]:-none}; failed ${failed_k[*]:-none}; skipped ${skipped_k[*]:-none}"
+# The plain closing line CI reads.
+say "kernels: ${#passed_k[@]} passed, ${#failed_k[@]} failed, ${#skipped_k[@]} skipped"
 [ ${#skipped_k[@]} -gt 0 ] && loud "SKIPPED kernels: ${skipped_k[*]} (not tested!)"
 [ ${#failed_k[@]} -eq 0 ] || exit 1
 [ -z "$strict" ] || [ ${#skipped_k[@]} -eq 0 ] || exit 1
