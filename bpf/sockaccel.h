@@ -156,6 +156,7 @@ struct sa_listener {
 #define SA_SF_PEER_PREACCEPT	(1u << 4)  /* peer may take bytes before accept() */
 #define SA_SF_EVICT_REQ		(1u << 5)  /* no peer will pair: leave when safe */
 #define SA_SF_READER_KNOWN	(1u << 6)  /* reader was set at TCP_CONNECT_CB */
+#define SA_SF_CLOSED		(1u << 7)  /* its close was accounted */
 
 /*
  * Per-socket state (BPF_MAP_TYPE_SK_STORAGE). User space never reads it

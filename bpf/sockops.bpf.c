@@ -220,7 +220,8 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 	if (!sa_current_exe(&exe, NULL))
 		return;
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st)
+	/* Nested attachments run this once per attached ancestor. */
+	if (!st || (st->flags & SA_SF_READER_KNOWN))
 		return;
 	st->reader = exe;
 	st->flags |= SA_SF_READER_KNOWN;
@@ -305,8 +306,15 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 * Decided on the stack: only an inserted socket, or a client whose
 	 * reader note_reader() recorded, has sk_storage.
 	 */
+	/*
+	 * A cgroup and its child both attached (BPF_F_ALLOW_MULTI) run this
+	 * program twice per socket: the first run decides, the second must
+	 * not undo an insertion (sock_hash_update() refuses a duplicate key).
+	 */
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
+	if (st && (st->flags & SA_SF_INSERTED))
+		return;
 	if (active) {
-		st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
 		if (st && (st->flags & SA_SF_READER_KNOWN))
 			tmp.reader = st->reader;
 	} else {
@@ -559,8 +567,9 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 		return;
 	}
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
-	if (!st || !(st->flags & SA_SF_INSERTED))
+	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_CLOSED))
 		return;
+	st->flags |= SA_SF_CLOSED;	/* once, however many attachments run */
 	/* The sockhash entry goes with the socket (sock_map_close/unhash). */
 	bpf_map_delete_elem(&sockaccel_peers, &st->key);
 	account_listener(skops, st);

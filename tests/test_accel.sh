@@ -52,6 +52,20 @@ for v in "v4 127.0.0.1:0 127.0.0.1" "v6 [::1]:0 [::1]" "mapped 127.0.0.1:0 [::ff
 	check "$name: all payload bytes redirected" [ $((red1 - red0)) -ge "$BYTES" ]
 done
 
+# Nested attachments (a cgroup and its child, the README's own flow: the
+# root, then a container): both links run on the child's sockets.
+CG_CHILD="$CG_ON/child"
+mkdir "$CG_CHILD" || die "cannot create $CG_CHILD"
+echo "$CG_CHILD" >> "$_SA_STATE/cgroups"
+attach "$CG_CHILD"
+red0=$(counter bytes_redirected)
+nested=$(transfer "$CG_CHILD" 127.0.0.1:0 127.0.0.1)
+red1=$(counter bytes_redirected)
+log "nested: accelerated $nested segments, redirected $((red1 - red0)) bytes"
+check "nested attachment: transfer verified" [ "${nested/*failed*/x}" != x ]
+check "nested attachment: < 50 segments" [ "${nested/*failed*/99999}" -lt 50 ]
+check "nested attachment: all payload bytes redirected" [ $((red1 - red0)) -ge "$BYTES" ]
+
 check "sockets were added" [ "$(counter socks_added)" -ge 6 ]
 check "no insert failures" [ "$(counter insert_failed)" -eq 0 ]
 check "closed sockets counted" [ "$(counter socks_closed)" -ge 6 ]
