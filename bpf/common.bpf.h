@@ -155,7 +155,13 @@ static __always_inline __u32 sa_cgroup_slot(struct sock *sk, __u64 *cgroup_id)
 static __always_inline bool sa_current_exe(struct sa_exe_key *k, __u32 *tgid)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	/*
+	 * The inode of the path the process was started from (f_path's
+	 * dentry), as stat() shows it, not f_inode: on overlayfs (container
+	 * images) 6.1's f_inode is the layer's inode, on another device, so
+	 * `sockaccel exe set PATH` could not name it.
+	 */
+	struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_inode);
 
 	k->ino = 0;
 	k->dev = 0;
