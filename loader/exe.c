@@ -27,6 +27,38 @@ static void exe_key_of_stat(const struct stat *st, struct sa_exe_key *k)
 	k->dev = (major(st->st_dev) << 20) | minor(st->st_dev);
 }
 
+/*
+ * 6.1 knows a file on overlayfs (container images) by the device of the
+ * layer it lives in, not the overlay's that stat() shows. If no seen
+ * executable has this exact key but exactly one has this inode number on
+ * another device, that is the one: `exe set` names a program on such a
+ * kernel once it has run (exe list shows what it matched).
+ */
+static void exe_key_fixup_dev(struct sa_exe_key *k)
+{
+	int fd = open_pinned_map("sockaccel_exes");
+	struct sa_exe_key cur, next, *prev = NULL, found = {};
+	int n = 0;
+
+	if (fd < 0)
+		return;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		cur = next;
+		prev = &cur;
+		if (cur.ino != k->ino)
+			continue;
+		if (cur.dev == k->dev) {
+			close(fd);
+			return;
+		}
+		found = cur;
+		n++;
+	}
+	close(fd);
+	if (n == 1)
+		*k = found;
+}
+
 static int exe_key_of_path(const char *path, struct sa_exe_key *k)
 {
 	struct stat st;
@@ -36,6 +68,7 @@ static int exe_key_of_path(const char *path, struct sa_exe_key *k)
 	if (!S_ISREG(st.st_mode))
 		return err_msg("'%s' is not a regular file (an executable is named by its file)", path);
 	exe_key_of_stat(&st, k);
+	exe_key_fixup_dev(k);
 	return 0;
 }
 
