@@ -208,7 +208,7 @@ int cmd_status(int argc, char **argv)
 	struct sa_counters all;
 	struct bpf_map_info minfo = {};
 	__u32 mlen = sizeof(minfo);
-	int socks, cgs, n = 0;
+	int socks, cgs, n = 0, i;
 	__u64 key, *prev = NULL;
 	unsigned int nsocks;
 
@@ -233,6 +233,7 @@ int cmd_status(int argc, char **argv)
 	drop_caps();
 	bpf_obj_get_info_by_fd(socks, &minfo, &mlen);
 	nsocks = count_entries(socks);
+	read_counters(-1, &all);
 	if (opt_json) {
 		printf("{\"loaded\":true,\"pin_root\":\"%s\",\"programs\":{\"sock_ops_id\":%u,\"sk_msg_id\":%u},"
 		       "\"sockets\":%u,\"max_sockets\":%u,\"backlog_limit\":%llu,\"backlog_active\":%llu,"
@@ -243,19 +244,12 @@ int cmd_status(int argc, char **argv)
 		       cfg.allow_cross_netns ? "true" : "false",
 		       cfg.skip_short ? "tcp" : "accelerate", cfg.lock_spin_ns / 1000);
 		kernel_flags_describe(cfg.kernel_flags, stdout, true);
-		read_counters(-1, &all);
-		printf(",\"probation\":{\"conns\":%u,\"ms\":%llu},\"guard\":{\"splice\":\"%s\","
-		       "\"splice_reads\":%llu,\"splice_switches\":%llu,\"splice_kills\":%llu,"
-		       "\"splice_unsure\":%llu,\"urgent_sends\":%llu,\"urgent_unread\":%llu},"
-		       "\"executables\":",
+		printf(",\"probation\":{\"conns\":%u,\"ms\":%llu},\"guard\":{\"splice\":\"%s\"",
 		       cfg.probation_conns, (unsigned long long)(cfg.probation_ns / 1000000),
-		       cfg.kernel_flags & SA_KF_SPLICE_READS_PSOCK ? "not_needed" : "guarded",
-		       (unsigned long long)all.c[SA_C_SPLICE_READS],
-		       (unsigned long long)all.c[SA_C_SPLICE_SWITCHES],
-		       (unsigned long long)all.c[SA_C_SPLICE_KILLS],
-		       (unsigned long long)all.c[SA_C_SPLICE_UNSURE],
-		       (unsigned long long)all.c[SA_C_URGENT_SENDS],
-		       (unsigned long long)all.c[SA_C_URGENT_UNREAD]);
+		       cfg.kernel_flags & SA_KF_SPLICE_READS_PSOCK ? "not_needed" : "guarded");
+		for (i = SA_C_SPLICE_READS; i <= SA_C_URGENT_UNREAD; i++)
+			printf(",\"%s\":%llu", counter_names[i], (unsigned long long)all.c[i]);
+		printf("},\"executables\":");
 		exes_print(stdout, true);
 		printf(",\"cgroups\":[");
 	} else {
@@ -269,7 +263,6 @@ int cmd_status(int argc, char **argv)
 		printf("  short conns  %s\n", cfg.skip_short ? "left on TCP" : "accelerated");
 		printf("  lock spin    %u us\n", cfg.lock_spin_ns / 1000);
 		kernel_flags_describe(cfg.kernel_flags, stdout, false);
-		read_counters(-1, &all);
 		printf("  probation    %u connections and %llu ms per new executable\n",
 		       cfg.probation_conns, (unsigned long long)(cfg.probation_ns / 1000000));
 		printf("  guard        splice() from TCP sockets: %llu calls, %llu switched to TCP safely, "
