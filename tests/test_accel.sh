@@ -41,16 +41,6 @@ for v in "v4 127.0.0.1:0 127.0.0.1" "v6 [::1]:0 [::1]" "mapped 127.0.0.1:0 [::ff
 	red0=$(counter bytes_redirected)
 	on=$(transfer "$CG_ON" "$listen" "$host")
 	red1=$(counter bytes_redirected)
-	# A reader descheduled for > 20 ms with backlog_limit queued (a noisy
-	# neighbour on these VMs) legitimately sends the writer to TCP for a
-	# few MB (rule 3). Say why, and measure once more.
-	if [ "${on/*failed*/99999}" -ge 50 ] || [ $((red1 - red0)) -lt "$BYTES" ]; then
-		log "$name: $on segments; pass reasons: $("$SA" -j stats | python3 -c 'import json,sys; print({k: v for k, v in json.load(sys.stdin)["pass_reasons"].items() if v})')"
-		log "$name: once more"
-		red0=$(counter bytes_redirected)
-		on=$(transfer "$CG_ON" "$listen" "$host")
-		red1=$(counter bytes_redirected)
-	fi
 	off=$(transfer "$CG_OFF" "$listen" "$host")
 	log "$name: accelerated $on segments, control $off segments, redirected $((red1 - red0)) bytes"
 	case "$on$off" in *failed*) fail "$name: transfer or verification failed ($on / $off)"; continue ;; esac
@@ -68,13 +58,9 @@ CG_CHILD="$CG_ON/child"
 mkdir "$CG_CHILD" || die "cannot create $CG_CHILD"
 echo "$CG_CHILD" >> "$_SA_STATE/cgroups"
 attach "$CG_CHILD"
-for try in 1 2; do
-	red0=$(counter bytes_redirected)
-	nested=$(transfer "$CG_CHILD" 127.0.0.1:0 127.0.0.1)
-	red1=$(counter bytes_redirected)
-	[ "${nested/*failed*/99999}" -lt 50 ] && [ $((red1 - red0)) -ge "$BYTES" ] && break
-	log "nested: $nested segments (try $try)"
-done
+red0=$(counter bytes_redirected)
+nested=$(transfer "$CG_CHILD" 127.0.0.1:0 127.0.0.1)
+red1=$(counter bytes_redirected)
 log "nested: accelerated $nested segments, redirected $((red1 - red0)) bytes"
 check "nested attachment: transfer verified" [ "${nested/*failed*/x}" != x ]
 check "nested attachment: < 50 segments" [ "${nested/*failed*/99999}" -lt 50 ]
