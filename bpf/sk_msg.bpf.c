@@ -335,13 +335,13 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		 */
 		if (!consumed && now - st->paired_ns <= SA_READER_ACTIVE_NS &&
 		    (__u64)unread + size <= 2 * cfg->backlog_limit)
-			goto reader_ok;
+			goto backlog_ok;
 		if (now - st->peer_read_ns > SA_READER_ACTIVE_NS ||
 		    (__u64)unread + size > cfg->backlog_active)
 			return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
 	}
 
-reader_ok:
+backlog_ok:
 	/*
 	 * A stream of small writes that keeps finding the reader behind is
 	 * cheaper on plain TCP: leave when three quarters of a window did.
