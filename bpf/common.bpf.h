@@ -29,7 +29,8 @@
  * no such kfunc: the same source built with -DSA_CORE_READS (the *_core
  * objects, chosen by the loader from the kernel's BTF) reads each field
  * with bpf_probe_read_kernel() (CO-RE relocated), a helper call each.
- * Pointers from bpf_skc_to_tcp_sock() take either form.
+ * Pointers from bpf_skc_to_tcp_sock() take either form; bitfields always
+ * go through SA_RD_BITS().
  */
 #ifdef SA_CORE_READS
 #define SA_AT(type, addr)	((type *)(unsigned long)(addr))
@@ -42,7 +43,12 @@ extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym;
 	((type *)bpf_rdonly_cast((void *)(unsigned long)(addr), bpf_core_type_id_kernel(type)))
 #define SA_RD(p, f)		((p)->f)
 #define SA_RD_ONCE(p, f)	(*(volatile typeof((p)->f) *)&(p)->f)
-#define SA_RD_BITS(p, f)	((p)->f)
+/*
+ * Bitfields move between kernels (tcp_sock's repair is bit 6 of one byte
+ * on 6.1, bit 0 of another on 6.18): a plain p->f relocates the byte but
+ * keeps the build kernel's bit. BPF_CORE_READ_BITFIELD relocates both.
+ */
+#define SA_RD_BITS(p, f)	BPF_CORE_READ_BITFIELD(p, f)
 #endif
 
 static __always_inline struct tcp_sock *sa_tcp_sock_at(__u64 addr)
@@ -50,9 +56,13 @@ static __always_inline struct tcp_sock *sa_tcp_sock_at(__u64 addr)
 	return SA_AT(struct tcp_sock, addr);
 }
 
-#define SA_TCP_CLOSE		7
-#define SA_TCP_LISTEN		10
 #define SA_MAX_CGROUP_DEPTH	32
+
+/* Transmit timestamps of any kind (SO_TIMESTAMPING, uapi/linux/net_tstamp.h). */
+#define SA_SOF_TIMESTAMPING_TX	(SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_TX_SOFTWARE | \
+				 SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_ACK)
+/* Receive timestamps (SOF_TIMESTAMPING_RX_*). */
+#define SA_SOF_TIMESTAMPING_RX	(SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RX_SOFTWARE)
 
 /*
  * A full memory barrier, for the Dekker-style handshakes (maybe_leave(),
@@ -191,45 +201,70 @@ static __always_inline struct sa_exe *sa_exe_record(const struct sa_exe_key *k)
 	return bpf_map_lookup_elem(&sockaccel_exes, k);
 }
 
+/* Why an executable's learned uses (struct sa_exe.flags) keep it off. */
+static __always_inline __u32 sa_exe_uses_reason(__u32 flags, const struct sa_config *cfg)
+{
+	if ((flags & SA_EXE_SPLICES) && !(cfg->kernel_flags & SA_KF_SPLICE_READS_PSOCK))
+		return SA_R_SPLICE_READER;
+	if (flags & SA_EXE_ZEROCOPY_RX)
+		return SA_R_ZEROCOPY_READER;
+	if (flags & SA_EXE_URGENT)
+		return SA_R_URGENT;
+	if (flags & SA_EXE_RX_OPTIONS)
+		return SA_R_RX_OPTIONS;
+	if (flags & SA_EXE_FIONREAD)
+		return SA_R_FIONREAD_READER;
+	if (flags & SA_EXE_TX_TIMESTAMPS)
+		return SA_R_TX_TIMESTAMPS;
+	return SA_R_NONE;
+}
+
 /*
- * May a socket read by this executable be handed redirected bytes?
- * SA_R_NONE if so, else why not. splice() never reads them
- * (tcp_splice_read()), and nothing but the executable tells in advance
- * how a socket will be read: a known splicer never gets them, a new
- * executable not before its probation ended (struct sa_exe).
+ * May a socket used by this executable be handed redirected bytes?
+ * SA_R_NONE if so, else why not. Nothing but the executable tells in
+ * advance how a socket will be read and written: one seen doing what
+ * tcp_bpf does not serve (splice(), zerocopy receive, urgent data,
+ * receive options mid-stream: struct sa_exe) never is, and a new one
+ * not before its probation ended, so that it shows what it does on
+ * plain TCP first.
  */
 static __always_inline __u32 sa_reader_verdict(const struct sa_config *cfg,
 					       const struct sa_exe_key *k)
 {
 	struct sa_exe *e;
-	__u32 *action;
+	__u32 *action, r;
 
 	action = bpf_map_lookup_elem(&sockaccel_exe_policy, k);
 	if (action && *action == SA_EXE_ACCELERATE)
 		return SA_R_NONE;
 	if (action && *action == SA_EXE_TCP)
 		return SA_R_POLICY;
-	if (cfg->kernel_flags & SA_KF_SPLICE_READS_PSOCK)
-		return SA_R_NONE;
 	if (!k->ino)
 		return SA_R_READER_UNKNOWN;
 	e = bpf_map_lookup_elem(&sockaccel_exes, k);
 	if (!e)
 		return SA_R_PROBATION;
-	if (e->flags & SA_EXE_SPLICES)
-		return SA_R_SPLICE_READER;
+	r = sa_exe_uses_reason(e->flags, cfg);
+	if (r != SA_R_NONE)
+		return r;
 	if (e->conns < cfg->probation_conns ||
 	    bpf_ktime_get_ns() - e->first_ns < cfg->probation_ns)
 		return SA_R_PROBATION;
 	return SA_R_NONE;
 }
 
+/* A verdict that must take an inserted socket back out (learned or forced). */
+static __always_inline bool sa_verdict_evicts(__u32 r)
+{
+	return r != SA_R_NONE && r != SA_R_PROBATION && r != SA_R_READER_UNKNOWN;
+}
+
 /*
- * What the guard (bpf/guard.bpf.c) or the operator marked on this
+ * What the guard, the sockopt program or the operator marked on this
  * connection since this socket last looked: SA_R_NONE, or why it must
  * leave the sockhash. One load per call unless the guard generation
  * moved. Callers on the send path put a full barrier before it (see
- * guard.bpf.c: the splice handshake).
+ * guard.bpf.c: the stop handshake).
  */
 static __always_inline __u32 sa_guard_reason(struct sa_sock_state *st,
 					     const struct sa_config *cfg)
@@ -246,21 +281,19 @@ static __always_inline __u32 sa_guard_reason(struct sa_sock_state *st,
 	if (gen == st->guard_gen)
 		return SA_R_NONE;
 	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
-	if (rec && (rec->flags & SA_PF_URGENT))
-		return SA_R_URGENT;
-	if (rec && (rec->flags & SA_PF_SPLICED))
-		return SA_R_SPLICE_READER;
+	if (rec && (rec->flags & (SA_PF_RX_STOPPED | SA_PF_TX_STOPPED)))
+		return rec->stop_reason ? rec->stop_reason : SA_R_POLICY;
 	/* Learned or forced since insertion (probation was passed then). */
 	r = sa_reader_verdict(cfg, &st->reader);
-	if (r == SA_R_SPLICE_READER || r == SA_R_POLICY)
+	if (sa_verdict_evicts(r))
 		return r;
 	sa_peer_key(&st->key, &pk);
 	rec = bpf_map_lookup_elem(&sockaccel_peers, &pk);
-	if (rec && (rec->flags & SA_PF_SPLICED))
-		return SA_R_SPLICE_READER;
+	if (rec && (rec->flags & SA_PF_RX_STOPPED))
+		return rec->stop_reason ? rec->stop_reason : SA_R_POLICY;
 	if (rec) {
 		r = sa_reader_verdict(cfg, &rec->reader);
-		if (r == SA_R_SPLICE_READER || r == SA_R_POLICY)
+		if (sa_verdict_evicts(r))
 			return r;
 	}
 	st->guard_gen = gen;
@@ -359,6 +392,28 @@ static __always_inline bool sa_psock_idle(struct sk_psock *psock)
 static __always_inline bool sa_peer_idle(struct tcp_sock *peer)
 {
 	return sa_psock_idle(sa_psock(peer));
+}
+
+/*
+ * A socket whose sends only the TCP stack serves, SA_R_NONE if none: a
+ * ULP (kTLS runs the verdict on plaintext in tls_sw_sendmsg() and
+ * encrypts after it; its peer's kTLS reads redirected bytes without
+ * decrypting them, tls_sw_recvmsg()), SO_ZEROCOPY (MSG_ZEROCOPY
+ * completions come from skbs, msg_zerocopy_realloc(); tcp_bpf_sendmsg()
+ * copies and reports none), transmit timestamps (tcp_tx_timestamp() on
+ * skbs). sock_flags is an internal enum: its value is relocated.
+ */
+static __always_inline __u32 sa_tx_mode_reason(struct tcp_sock *tp)
+{
+	unsigned long zc = 1ul << bpf_core_enum_value(enum sock_flags, SOCK_ZEROCOPY);
+
+	if (SA_RD(tp, inet_conn.icsk_ulp_ops))
+		return SA_R_ULP;
+	if (SA_RD(tp, inet_conn.icsk_inet.sk.__sk_common.skc_flags) & zc)
+		return SA_R_ZEROCOPY_TX;
+	if (SA_RD(tp, inet_conn.icsk_inet.sk.sk_tsflags) & SA_SOF_TIMESTAMPING_TX)
+		return SA_R_TX_TIMESTAMPS;
+	return SA_R_NONE;
 }
 
 static __always_inline void sa_emit(struct sa_sock_state *st, __u32 type,

@@ -35,9 +35,6 @@ char LICENSE[] SEC("license") = "GPL";
 /* A peer that read within this long still counts as reading (rule 3). */
 #define SA_READER_ACTIVE_NS	(20 * 1000 * 1000ull)
 
-/* Bits of sk_tsflags asking for receive timestamps (SOF_TIMESTAMPING_RX_*). */
-#define SA_SOF_TIMESTAMPING_RX	((1u << 2) | (1u << 3))
-
 /* Rule 2: would the peer read these bytes exactly as from TCP? */
 static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_sock_state *st,
 				       const struct sa_config *cfg)
@@ -49,6 +46,9 @@ static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_so
 		return SA_R_PEER_NOT_ACCEPTED;
 	if (nb == 0 && !(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY))
 		return SA_R_PEER_BLOCKING;
+	/* kTLS receive: tls_sw_recvmsg() hands psock bytes over undecrypted. */
+	if (SA_RD(peer, inet_conn.icsk_ulp_ops))
+		return SA_R_ULP;
 	if (SA_RD(sk, sk_rcvlowat) > 1)
 		return SA_R_PEER_RCVLOWAT;
 	/* SO_PEEK_OFF: tcp_bpf_recvmsg() peeks from the start regardless. */
@@ -96,6 +96,8 @@ static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
 	st->bytes_passed += size;
 	c->c[SA_C_MSGS_PASSED]++;
 	c->c[SA_C_BYTES_PASSED] += size;
+	/* One register for the bound and the index (the verifier tracks it). */
+	barrier_var(reason);
 	if (reason < SA_R_MAX)
 		c->c[SA_C_REASON_BASE + reason]++;
 	/*
@@ -221,6 +223,12 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	 */
 	if (self->inet_conn.icsk_inet.sk.sk_shutdown & SA_SEND_SHUTDOWN)
 		return pass(st, c, cfg, SA_R_SHUTDOWN, size);
+	/* A ULP, SO_ZEROCOPY or transmit timestamps: only TCP serves them. */
+	reason = sa_tx_mode_reason(self);
+	if (reason != SA_R_NONE) {
+		request_leave(st, reason);
+		return pass(st, c, cfg, reason, size);
+	}
 
 	sa_peer_key(&st->key, &peer_key);
 

@@ -43,7 +43,27 @@ struct sa_exe {
 	__u32 flags;		/* host byte order: SA_EXE_* */
 	char comm[16];		/* last comm seen: for display only */
 };
-#define SA_EXE_SPLICES		(1u << 0)  /* reads TCP sockets with splice() */
+/*
+ * What an executable was seen doing to a TCP socket that tcp_bpf does not
+ * serve the way TCP does (docs/kernel-limitations.md). Any of them keeps
+ * its sockets off the fast path for good (sa_reader_verdict()).
+ */
+#define SA_EXE_SPLICES		(1u << 0)  /* reads with splice() (syscall or io_uring):
+					    * tcp_splice_read() reads only
+					    * sk_receive_queue */
+#define SA_EXE_ZEROCOPY_RX	(1u << 1)  /* mmap()s a TCP socket (TCP_ZEROCOPY_RECEIVE
+					    * maps only sk_receive_queue) */
+#define SA_EXE_URGENT		(1u << 2)  /* sends MSG_OOB (syscall or io_uring) */
+#define SA_EXE_RX_OPTIONS	(1u << 3)  /* sets SO_RCVLOWAT > 1, SO_PEEK_OFF, receive
+					    * timestamps or TCP_INQ on a connected
+					    * socket, which redirected bytes ignore */
+#define SA_EXE_FIONREAD		(1u << 4)  /* asks FIONREAD/SIOCATMARK where the guard
+					    * cannot correct the answer (no
+					    * bpf_probe_write_user(): lockdown) */
+#define SA_EXE_TX_TIMESTAMPS	(1u << 5)  /* asks for transmit timestamps
+					    * (SO_TIMESTAMPING, SCM_TIMESTAMPING) */
+#define SA_EXE_UNSAFE		(SA_EXE_SPLICES | SA_EXE_ZEROCOPY_RX | SA_EXE_URGENT | \
+				 SA_EXE_RX_OPTIONS | SA_EXE_FIONREAD | SA_EXE_TX_TIMESTAMPS)
 #define SA_PROBATION_CONNS_DEFAULT 8
 #define SA_PROBATION_MS_DEFAULT	1000
 
@@ -110,6 +130,7 @@ struct sa_listener {
 	__u32 pad;		/* zero */
 };
 #define SA_LF_SPLICED		(1u << 0)  /* a child of it was read with splice() */
+#define SA_LF_ZEROCOPY_RX	(1u << 2)  /* a child of it was mmap()ed (zerocopy receive) */
 #define SA_LF_EXE_UNKNOWN	(1u << 1)  /* listen() by PID 1 (socket activation):
 					    * the program that accepts is unknown */
 #define SA_SHORT_MSGS		4	/* fewer on average: short connections */
@@ -205,10 +226,16 @@ struct sa_sock_state {
 #define SA_PF_EVICTED		(1u << 1)  /* left the sockhash */
 #define SA_PF_LISTENER_NB	(1u << 2)  /* passive, listener was nonblocking */
 #define SA_PF_DECLINED		(1u << 3)  /* client: the server end was not inserted */
-#define SA_PF_SPLICED		(1u << 4)  /* its reader called splice() on it: no
-					    * more redirects to it, it leaves */
-#define SA_PF_URGENT		(1u << 5)  /* it sent MSG_OOB: it sends through TCP
-					    * from now on, and leaves */
+/*
+ * Stops: the guard (splice(), io_uring, mmap(), MSG_OOB) or the sockopt
+ * program found a use of the socket that redirected bytes cannot serve;
+ * stop_reason says which (enum sa_reason). Both ends leave the sockhash.
+ */
+#define SA_PF_RX_STOPPED	(1u << 4)  /* no more redirects into it: its reader
+					    * reads in a way tcp_bpf_recvmsg()'s
+					    * queue does not serve */
+#define SA_PF_TX_STOPPED	(1u << 5)  /* its own sends go through TCP from now
+					    * on (urgent data, a ULP, ...) */
 #define SA_PF_QUIESCED		(1u << 6)  /* ...and no redirect of its own was in
 					    * flight then: its peer may leave
 					    * without seeing it outside sendmsg() */
@@ -220,7 +247,8 @@ struct sa_peer {
 	__u16 family;		/* host byte order */
 	__u16 local_port;	/* host byte order */
 	__u16 remote_port;	/* host byte order */
-	__u16 pad;		/* zero */
+	__u8 stop_reason;	/* enum sa_reason of the first stop */
+	__u8 pad;		/* zero */
 	__u32 local_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
 	__u32 remote_ip6[4];	/* network byte order; IPv4 as ::ffff:a.b.c.d */
 	__u32 lock_waiters;	/* host byte order: senders to its peer now
@@ -267,6 +295,19 @@ enum sa_reason {
 				 * before load, or by PID 1 for another program) */
 	SA_R_URGENT,		/* this socket sent MSG_OOB: urgent data and all
 				 * after it go through TCP */
+	SA_R_ZEROCOPY_READER,	/* its reader mmap()s TCP sockets: zerocopy
+				 * receive maps only sk_receive_queue */
+	SA_R_RX_OPTIONS,	/* its reader set a receive option mid-stream
+				 * that redirected bytes ignore (SO_RCVLOWAT,
+				 * SO_PEEK_OFF, timestamps, TCP_INQ) */
+	SA_R_ULP,		/* an upper layer protocol (kTLS) on either end:
+				 * its records and redirected bytes do not mix */
+	SA_R_ZEROCOPY_TX,	/* SO_ZEROCOPY: MSG_ZEROCOPY completions come
+				 * only from the TCP stack */
+	SA_R_TX_TIMESTAMPS,	/* SO_TIMESTAMPING transmit timestamps come only
+				 * from the TCP stack */
+	SA_R_FIONREAD_READER,	/* its reader asks FIONREAD/SIOCATMARK and the
+				 * answer cannot be corrected on this machine */
 	SA_R_MAX,
 	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };
@@ -300,6 +341,20 @@ enum sa_counter {
 	SA_C_URGENT_UNREAD,	/* ...while the peer still held unread
 				 * redirected bytes (recv(MSG_OOB) before
 				 * reading them would return them) */
+	SA_C_ZEROCOPY_MAPS,	/* mmap() of a TCP socket (guard) */
+	SA_C_ZEROCOPY_KILLS,	/* ...of one holding unread redirected bytes:
+				 * the reader was killed, as for splice() */
+	SA_C_SOCKOPT_STOPS,	/* setsockopt() calls that took an inserted
+				 * socket off the fast path (sockopt.bpf.c) */
+	SA_C_SOCKOPT_REFUSED,	/* ...refused instead, with the errno of a
+				 * kernel without the feature, because
+				 * redirected bytes were unread or in flight */
+	SA_C_SOCKOPT_UNREAD,	/* ...that could not be refused and found
+				 * redirected bytes unread: those bytes ignore
+				 * the new option (early EPOLLIN for
+				 * SO_RCVLOWAT, no timestamp) */
+	SA_C_IOCTL_FIXES,	/* FIONREAD/SIOCATMARK answers corrected to
+				 * what TCP would say (guard) */
 	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason */
 	SA_C_MAX = SA_C_REASON_BASE + SA_R_MAX,
 };
@@ -323,6 +378,9 @@ struct sa_counters {
 #define SA_KF_PROG_ATTACH	(1u << 7)  /* sk_msg attached with
 					    * bpf_prog_attach() (no sockmap
 					    * links before 6.10) */
+#define SA_KF_IOCTL_FIXUP	(1u << 8)  /* the guard corrects FIONREAD and
+					    * SIOCATMARK answers
+					    * (bpf_probe_write_user() allowed) */
 
 /* Global configuration: single-entry array, changed live by the loader. */
 struct sa_config {
@@ -389,13 +447,18 @@ enum sa_event_type {
 	SA_EV_PASSED,		/* established but left on the stack */
 	SA_EV_CLOSED,		/* an inserted socket closed */
 	SA_EV_EVICTED,		/* removed from the sockhash before close */
-	SA_EV_SPLICE_LEARNED,	/* an executable read a TCP socket with splice()
-				 * for the first time */
-	SA_EV_SPLICE_SWITCH,	/* ...an inserted socket, nothing unread: it
+	SA_EV_USE_LEARNED,	/* an executable was seen using a TCP socket in a
+				 * way the fast path cannot serve (reason) for
+				 * the first time */
+	SA_EV_READER_SWITCH,	/* ...an inserted socket, nothing unread: it
 				 * leaves the sockhash, no byte lost */
-	SA_EV_SPLICE_KILL,	/* ...an inserted socket holding unread
-				 * redirected bytes: the reader was killed */
+	SA_EV_READER_KILL,	/* ...an inserted socket holding unread
+				 * redirected bytes, by a reader that cannot
+				 * read them (reason): the reader was killed */
 	SA_EV_URGENT,		/* an inserted socket sent MSG_OOB */
+	SA_EV_SOCKOPT,		/* setsockopt() took an inserted socket off the
+				 * fast path (reason), or was refused (unread
+				 * != 0) */
 };
 
 struct sa_event {

@@ -167,7 +167,7 @@ static __always_inline int listener_nonblocking(const struct sa_listener *l)
 	 * accepted on, and its entry leaves at its close (on_state_change).
 	 */
 	ltp = sa_tcp_sock_at(l->sk_addr);
-	if (SA_RD(ltp, inet_conn.icsk_inet.sk.__sk_common.skc_state) != SA_TCP_LISTEN)
+	if (SA_RD(ltp, inet_conn.icsk_inet.sk.__sk_common.skc_state) != TCP_LISTEN)
 		return -1;
 	return sa_file_nonblocking(ltp);
 }
@@ -185,6 +185,8 @@ static __always_inline __u32 child_reader_verdict(const struct sa_config *cfg,
 		return SA_R_READER_UNKNOWN;
 	if (l->flags & SA_LF_SPLICED)
 		return SA_R_SPLICE_READER;
+	if (l->flags & SA_LF_ZEROCOPY_RX)
+		return SA_R_ZEROCOPY_READER;
 	return sa_reader_verdict(cfg, &l->exe);
 }
 
@@ -352,10 +354,14 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	}
 
 	/* TCP_REPAIR can set sequence numbers at will: never trust its keys. */
-	if (tp->repair) {
+	if (SA_RD_BITS(tp, repair)) {
 		reason = SA_R_REPAIR;
 		goto pass;
 	}
+	/* A ULP, SO_ZEROCOPY or transmit timestamps from the start. */
+	reason = sa_tx_mode_reason(tp);
+	if (reason != SA_R_NONE)
+		goto pass;
 	if (!policy_allows(slot, &tmp)) {
 		reason = SA_R_POLICY;
 		goto pass;
@@ -557,9 +563,9 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 	struct sa_config *cfg;
 
 	/* args[0] old state, args[1] new state (tcp_set_state()). */
-	if (skops->args[1] != SA_TCP_CLOSE || !bsk)
+	if (skops->args[1] != TCP_CLOSE || !bsk)
 		return;
-	if (skops->args[0] == SA_TCP_LISTEN) {
+	if (skops->args[0] == TCP_LISTEN) {
 		struct sa_listen_key k;
 
 		listen_key(skops, skops->local_port, &k);

@@ -14,9 +14,11 @@ extern bool opt_json;
 /* Names of the pinned objects under SA_PIN_ROOT. */
 #define PIN_PROG_SOCKOPS	"sockaccel_sockops"
 #define PIN_PROG_SK_MSG		"sockaccel_sk_msg"
+#define PIN_PROG_SOCKOPT	"sockaccel_sockopt"
 #define PIN_LINK_SK_MSG		"sockaccel_sk_msg_link"
 #define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
 #define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
+#define PIN_LINK_SOCKOPT	"sockopt-"	/* + cgroup id: a guard's cgroup link */
 
 /* Errors: one lowercase line on stderr; always returns -1 for chaining. */
 int err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -46,6 +48,7 @@ int open_pinned_map(const char *name);
 int ensure_tracefs(void);
 int check_pin_dir(const char *dir);
 int parse_size(const char *s, __u64 *out);
+bool getenv_flag(const char *name);
 
 /* Commands. */
 int cmd_load(int argc, char **argv);

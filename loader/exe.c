@@ -117,10 +117,37 @@ static __u64 now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* What an executable was seen doing (struct sa_exe.flags), by name. */
+static const struct {
+	__u32 flag;
+	const char *name;
+} exe_uses[] = {
+	{ SA_EXE_SPLICES, "splice" },
+	{ SA_EXE_ZEROCOPY_RX, "zerocopy_rx" },
+	{ SA_EXE_URGENT, "urgent" },
+	{ SA_EXE_RX_OPTIONS, "rx_options" },
+	{ SA_EXE_FIONREAD, "fionread" },
+	{ SA_EXE_TX_TIMESTAMPS, "tx_timestamps" },
+};
+
+/* "splice,urgent": the uses in flags, "" if none. */
+static const char *exe_uses_str(__u32 flags, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < sizeof(exe_uses) / sizeof(exe_uses[0]); i++)
+		if ((flags & exe_uses[i].flag) && n + strlen(exe_uses[i].name) + 2 < len)
+			n += snprintf(buf + n, len - n, "%s%s", n ? "," : "", exe_uses[i].name);
+	return buf;
+}
+
 static const char *exe_state(const struct sa_exe *e, const struct sa_config *cfg, bool have_cfg)
 {
 	if (e->flags & SA_EXE_SPLICES)
 		return "splices";
+	if (e->flags & SA_EXE_UNSAFE)
+		return "tcp_only";
 	if (have_cfg && (e->conns < cfg->probation_conns ||
 			 now_ns() - e->first_ns < cfg->probation_ns))
 		return "probation";
@@ -160,7 +187,7 @@ void exes_print(FILE *f, bool json)
 	while (efd >= 0 && bpf_map_get_next_key(efd, prev, &next) == 0) {
 		struct sa_exe e;
 		__u32 action = SA_EXE_LEARN;
-		char path[PATH_MAX], comm[17], pidbuf[24] = "";
+		char path[PATH_MAX], comm[17], pidbuf[24] = "", uses[96];
 		int pid;
 
 		k = next;
@@ -170,8 +197,9 @@ void exes_print(FILE *f, bool json)
 		learned++;
 		if (pfd >= 0)
 			bpf_map_lookup_elem(pfd, &k, &action);
-		if (!(e.flags & SA_EXE_SPLICES) && action == SA_EXE_LEARN && !opt_verbose)
+		if (!(e.flags & SA_EXE_UNSAFE) && action == SA_EXE_LEARN && !opt_verbose)
 			continue;
+		exe_uses_str(e.flags, uses, sizeof(uses));
 		exe_path(&k, path, sizeof(path), &pid);
 		if (pid)
 			snprintf(pidbuf, sizeof(pidbuf), " pid %d", pid);
@@ -184,16 +212,16 @@ void exes_print(FILE *f, bool json)
 			fprintf(f, ",\"comm\":");
 			json_str(f, comm);
 			fprintf(f, ",\"pid\":%d,\"dev\":%u,\"ino\":%llu,\"state\":\"%s\",\"policy\":\"%s\","
-				"\"conns\":%u,\"splices\":%u,\"kills\":%u}",
+				"\"uses\":\"%s\",\"conns\":%u,\"splices\":%u,\"kills\":%u}",
 				pid, k.dev, (unsigned long long)k.ino, exe_state(&e, &cfg, have_cfg),
-				action_name(action), e.conns, e.splices, e.kills);
+				action_name(action), uses, e.conns, e.splices, e.kills);
 			first = false;
 		} else {
-			fprintf(f, "    %-9s %s%s (comm %s, dev %u:%u ino %llu): %u splice() calls, "
-				"%u kills, %u connections%s%s\n",
+			fprintf(f, "    %-9s %s%s (comm %s, dev %u:%u ino %llu): uses %s, %u splice() "
+				"calls, %u kills, %u connections%s%s\n",
 				exe_state(&e, &cfg, have_cfg), path[0] ? path : "not running",
 				pidbuf, comm, k.dev >> 20, k.dev & 0xfffff, (unsigned long long)k.ino,
-				e.splices, e.kills, e.conns,
+				uses[0] ? uses : "none", e.splices, e.kills, e.conns,
 				action != SA_EXE_LEARN ? ", policy " : "",
 				action != SA_EXE_LEARN ? action_name(action) : "");
 		}
@@ -217,7 +245,7 @@ void exes_print(FILE *f, bool json)
 			fprintf(f, "%s{\"path\":", first ? "" : ",");
 			json_str(f, path);
 			fprintf(f, ",\"comm\":\"\",\"pid\":%d,\"dev\":%u,\"ino\":%llu,\"state\":\"unseen\","
-				"\"policy\":\"%s\",\"conns\":0,\"splices\":0,\"kills\":0}",
+				"\"policy\":\"%s\",\"uses\":\"\",\"conns\":0,\"splices\":0,\"kills\":0}",
 				pid, k.dev, (unsigned long long)k.ino, action_name(action));
 			first = false;
 		} else {
@@ -229,7 +257,8 @@ void exes_print(FILE *f, bool json)
 	if (json)
 		fprintf(f, "]");
 	else if (!shown)
-		fprintf(f, "    none of %d seen read sockets with splice()\n", learned);
+		fprintf(f, "    none of %d seen uses TCP sockets in ways the fast path cannot serve\n",
+			learned);
 	if (efd >= 0)
 		close(efd);
 	if (pfd >= 0)

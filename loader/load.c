@@ -25,6 +25,7 @@
 #include "sockops_core.skel.h"
 #include "sk_msg_core.skel.h"
 #include "guard.skel.h"
+#include "sockopt.skel.h"
 
 static __u64 sysctl_max(const char *path, __u64 fallback)
 {
@@ -189,6 +190,22 @@ static bool sockhash_empty(int fd)
 }
 
 /*
+ * A sockopt guard link (attach_sockopt_guard()) whose cgroup is gone: no
+ * socket in it can call setsockopt() any more.
+ */
+static bool sockopt_guard_orphaned(const char *name)
+{
+	unsigned long long cg;
+	char path[PATH_MAX];
+	const char *p = name + strlen(PIN_LINK_GUARD_PREFIX);
+
+	if (strncmp(p, PIN_LINK_SOCKOPT, strlen(PIN_LINK_SOCKOPT)) ||
+	    sscanf(p + strlen(PIN_LINK_SOCKOPT), "%llu", &cg) != 1)
+		return false;
+	return cgroup_path_by_id(cg, path, sizeof(path)) != 0;
+}
+
+/*
  * The guard's tracepoint links are pinned in the state directory, named
  * after the sockhash they protect: unload leaves them, because sockets
  * inserted before it keep their fast path (their psocks hold the sk_msg
@@ -214,7 +231,7 @@ static void collect_guards(bool all)
 		us = strrchr(de->d_name, '_');
 		if (!us || sscanf(us + 1, "%lu", &id) != 1)
 			continue;
-		if (!all && id == live)
+		if (!all && id == live && !sockopt_guard_orphaned(de->d_name))
 			continue;
 		fd = all ? -1 : bpf_map_get_fd_by_id(id);
 		if (fd >= 0 && !sockhash_empty(fd)) {
@@ -247,6 +264,8 @@ static int attach_guard(struct sockaccel_guard *g, __u32 kflags)
 		struct bpf_link *link;
 		int err;
 
+		if (!bpf_program__autoload(prog))
+			continue;
 		if (prog == g->progs.sockaccel_guard_splice && (kflags & SA_KF_SPLICE_READS_PSOCK))
 			continue;
 		link = bpf_program__attach(prog);
@@ -263,6 +282,71 @@ static int attach_guard(struct sockaccel_guard *g, __u32 kflags)
 			return err_errno(-err, NULL, "cannot pin %s", p);
 	}
 	return 0;
+}
+
+/* Does the running kernel's BTF have this struct (a tracepoint's record)? */
+static bool kernel_has_struct(const char *name)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool have;
+
+	if (!vmlinux)
+		return false;
+	have = btf__find_by_name_kind(vmlinux, name, BTF_KIND_STRUCT) >= 0;
+	btf__free(vmlinux);
+	return have;
+}
+
+/*
+ * The guard, opened with the programs this kernel can take: io_uring's
+ * submit tracepoint by its name here (io_uring_submit_sqe before 6.5,
+ * none without io_uring), and the FIONREAD/SIOCATMARK correction only if
+ * asked (see load_guard()).
+ */
+static struct sockaccel_guard *open_guard(bool ioctl_fixup)
+{
+	struct sockaccel_guard *g = sockaccel_guard__open();
+
+	if (!g)
+		return NULL;
+	bpf_program__set_autoload(g->progs.sockaccel_guard_uring,
+				  kernel_has_struct("trace_event_raw_io_uring_submit_req"));
+	bpf_program__set_autoload(g->progs.sockaccel_guard_uring_old,
+				  kernel_has_struct("trace_event_raw_io_uring_submit_sqe"));
+	bpf_program__set_autoload(g->progs.sockaccel_guard_ioctl_exit, ioctl_fixup);
+	return g;
+}
+
+/*
+ * Load the guard. Its FIONREAD/SIOCATMARK correction writes the caller's
+ * int with bpf_probe_write_user(), which kernel lockdown (integrity mode:
+ * Secure Boot on Debian and Ubuntu) refuses at load; then the guard loads
+ * without it and the askers are learned instead (*ioctl_fixup false).
+ */
+static struct sockaccel_guard *load_guard(const struct load_opts *o, bool *ioctl_fixup)
+{
+	struct sockaccel_guard *g;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		*ioctl_fixup = pass == 0 && !getenv_flag("SOCKACCEL_NO_IOCTL_FIXUP");
+		g = open_guard(*ioctl_fixup);
+		if (!g) {
+			err_errno(errno, "run with -v for libbpf's log", "cannot open BPF objects");
+			return NULL;
+		}
+		if (pin_maps_at_load(g->obj, o)) {
+			sockaccel_guard__destroy(g);
+			return NULL;
+		}
+		if (!sockaccel_guard__load(g))
+			return g;
+		sockaccel_guard__destroy(g);
+		if (!*ioctl_fixup)
+			break;
+	}
+	err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
+	return NULL;
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -290,11 +374,10 @@ static struct bpf_object *open_elf(const void *(*elf_bytes)(size_t *), const cha
  */
 static bool use_core_reads(void)
 {
-	const char *force = getenv("SOCKACCEL_CORE_READS");
 	struct btf *vmlinux;
 	bool have;
 
-	if (force && *force == '1')
+	if (getenv_flag("SOCKACCEL_CORE_READS"))
 		return true;
 	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
@@ -312,11 +395,10 @@ static bool use_core_reads(void)
  */
 static int attach_sk_msg(int prog_fd, int map_fd, __u32 *kflags)
 {
-	const char *force = getenv("SOCKACCEL_PROG_ATTACH");
 	char p[PATH_MAX];
 	int link_fd = -1;
 
-	if (!force || *force != '1')
+	if (!getenv_flag("SOCKACCEL_PROG_ATTACH"))
 		link_fd = bpf_link_create(prog_fd, map_fd, BPF_SK_MSG_VERDICT, NULL);
 	if (link_fd >= 0) {
 		pin_path(p, sizeof(p), PIN_LINK_SK_MSG);
@@ -338,10 +420,11 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 {
 	struct bpf_object *ops = NULL, *msg = NULL;
 	struct sockaccel_guard *guard = NULL;
+	struct sockaccel_sockopt *sockopt = NULL;
 	struct sa_config cfg = {};
 	__u32 kflags = 0;
 	char p[PATH_MAX];
-	bool core;
+	bool core, ioctl_fixup;
 	int err = -1;
 
 	*loaded_now = false;
@@ -383,8 +466,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		       "sockaccel_sockops");
 	msg = open_elf(core ? sockaccel_sk_msg_core__elf_bytes : sockaccel_sk_msg__elf_bytes,
 		       "sockaccel_sk_msg");
-	guard = sockaccel_guard__open();
-	if (!ops || !msg || !guard) {
+	sockopt = sockaccel_sockopt__open();
+	if (!ops || !msg || !sockopt) {
 		err_errno(errno, "run with -v for libbpf's log", "cannot open BPF objects");
 		goto cleanup;
 	}
@@ -395,17 +478,22 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
 		goto cleanup;
 	}
-	if (pin_state_maps(ops) || pin_maps_at_load(msg, o) || pin_maps_at_load(guard->obj, o))
+	if (pin_state_maps(ops) || pin_maps_at_load(msg, o) || pin_maps_at_load(sockopt->obj, o))
 		goto cleanup;
-	if (bpf_object__load(msg) || sockaccel_guard__load(guard)) {
+	if (bpf_object__load(msg) || sockaccel_sockopt__load(sockopt)) {
 		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
 		goto cleanup;
 	}
+	guard = load_guard(o, &ioctl_fixup);
+	if (!guard)
+		goto cleanup;
 
 	if (run_kernel_probe(&kflags, false))
 		kflags = 0;	/* assume every known defect: the safe mode */
 	if (core)
 		kflags |= SA_KF_CORE_READS;
+	if (ioctl_fixup)
+		kflags |= SA_KF_IOCTL_FIXUP;
 	cfg.enabled = 1;
 	cfg.trace = 0;
 	cfg.backlog_limit = o->backlog_limit ? o->backlog_limit : default_backlog_limit();
@@ -420,6 +508,11 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 
 	pin_path(p, sizeof(p), PIN_PROG_SOCKOPS);
 	if (bpf_program__pin(bpf_object__find_program_by_name(ops, "sockaccel_sockops"), p)) {
+		err_errno(errno, NULL, "cannot pin %s", p);
+		goto cleanup;
+	}
+	pin_path(p, sizeof(p), PIN_PROG_SOCKOPT);
+	if (bpf_program__pin(sockopt->progs.sockaccel_setsockopt, p)) {
 		err_errno(errno, NULL, "cannot pin %s", p);
 		goto cleanup;
 	}
@@ -446,6 +539,7 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	err = 0;
 cleanup:
 	sockaccel_guard__destroy(guard);
+	sockaccel_sockopt__destroy(sockopt);
 	bpf_object__close(msg);
 	bpf_object__close(ops);
 	if (err) {
@@ -665,6 +759,38 @@ static void reset_slot(__u32 slot)
 		close(pol);
 }
 
+/*
+ * The sockopt program (bpf/sockopt.bpf.c) on a cgroup, attached before
+ * sock_ops so that no socket is inserted without it. Pinned in the state
+ * directory like the tracepoint guards, named after the cgroup and the
+ * sockhash: connections accelerated before a detach or an unload keep it
+ * until they are gone (collect_guards()).
+ */
+static int attach_sockopt_guard(int cg_dir, __u64 id)
+{
+	char p[PATH_MAX];
+	int prog, link, err = 0;
+
+	snprintf(p, sizeof(p), "%s/" PIN_LINK_GUARD_PREFIX PIN_LINK_SOCKOPT "%llu_%u", state_root(),
+		 (unsigned long long)id, current_sockhash_id());
+	if (access(p, F_OK) == 0)
+		return 0;
+	prog = open_pinned(PIN_PROG_SOCKOPT);
+	if (prog < 0)
+		return err_errno(errno, "run: sockaccel unload, then attach again",
+				 "pinned objects missing");
+	link = bpf_link_create(prog, cg_dir, BPF_CGROUP_SETSOCKOPT, NULL);
+	if (link < 0)
+		err = err_errno(errno, NULL, "cannot attach the setsockopt guard to cgroup %llu",
+				(unsigned long long)id);
+	else if (bpf_obj_pin(link, p))
+		err = err_errno(errno, NULL, "cannot pin %s", p);
+	if (link >= 0)
+		close(link);
+	close(prog);
+	return err;
+}
+
 static void usage_attach(void)
 {
 	printf("Usage: sockaccel attach (--cgroup DIR | --pid PID) [load options]\n"
@@ -738,6 +864,8 @@ int cmd_attach(int argc, char **argv)
 		err_errno(errno, NULL, "cannot open cgroup %s", path);
 		goto out;
 	}
+	if (attach_sockopt_guard(cg_dir, id))
+		goto out;
 	link = bpf_link_create(prog, cg_dir, BPF_CGROUP_SOCK_OPS, NULL);
 	if (link < 0) {
 		err_errno(errno, NULL, "cannot attach sock_ops to %s", path);

@@ -34,6 +34,12 @@ static const char *const counter_names[SA_C_REASON_BASE] = {
 	[SA_C_SPLICE_UNSURE] = "splice_unsure",
 	[SA_C_URGENT_SENDS] = "urgent_sends",
 	[SA_C_URGENT_UNREAD] = "urgent_unread",
+	[SA_C_ZEROCOPY_MAPS] = "zerocopy_maps",
+	[SA_C_ZEROCOPY_KILLS] = "zerocopy_kills",
+	[SA_C_SOCKOPT_STOPS] = "sockopt_stops",
+	[SA_C_SOCKOPT_REFUSED] = "sockopt_refused",
+	[SA_C_SOCKOPT_UNREAD] = "sockopt_unread",
+	[SA_C_IOCTL_FIXES] = "ioctl_fixes",
 };
 
 static const char *const reason_names[SA_R_MAX] = {
@@ -61,6 +67,12 @@ static const char *const reason_names[SA_R_MAX] = {
 	[SA_R_PROBATION] = "probation",
 	[SA_R_READER_UNKNOWN] = "reader_unknown",
 	[SA_R_URGENT] = "urgent",
+	[SA_R_ZEROCOPY_READER] = "zerocopy_reader",
+	[SA_R_RX_OPTIONS] = "rx_options",
+	[SA_R_ULP] = "ulp",
+	[SA_R_ZEROCOPY_TX] = "zerocopy_tx",
+	[SA_R_TX_TIMESTAMPS] = "tx_timestamps",
+	[SA_R_FIONREAD_READER] = "fionread_reader",
 };
 
 const char *reason_name(unsigned int r)
@@ -111,16 +123,17 @@ void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 	bool waits = flags & SA_KF_RECV_WAITS_SAFELY, fion = flags & SA_KF_FIONREAD;
 	bool fion_stack = flags & SA_KF_FIONREAD_STACK, splice = flags & SA_KF_SPLICE_READS_PSOCK;
 	bool rmem = flags & SA_KF_RMEM_COUNTS_REDIRECTED, core = flags & SA_KF_CORE_READS;
-	bool prog_attach = flags & SA_KF_PROG_ATTACH;
+	bool prog_attach = flags & SA_KF_PROG_ATTACH, fixup = flags & SA_KF_IOCTL_FIXUP;
 
 	if (json) {
 		fprintf(f, "{\"recv_waits_safely\":%s,\"fionread_counts_redirected\":%s,"
 			"\"fionread_counts_tcp\":%s,\"splice_reads_redirected\":%s,"
-			"\"rmem_counts_redirected\":%s,\"reads\":\"%s\",\"sk_msg_attach\":\"%s\"}",
+			"\"rmem_counts_redirected\":%s,\"reads\":\"%s\",\"sk_msg_attach\":\"%s\","
+			"\"ioctl_fixup\":%s}",
 			waits ? "true" : "false", fion ? "true" : "false",
 			fion_stack ? "true" : "false", splice ? "true" : "false",
 			rmem ? "true" : "false", core ? "probe_read" : "rdonly_cast",
-			prog_attach ? "prog_attach" : "link");
+			prog_attach ? "prog_attach" : "link", fixup ? "true" : "false");
 		return;
 	}
 	fprintf(f, "  kernel       blocking reads: %s\n",
@@ -128,6 +141,10 @@ void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 		      : "unsafe (tcp_bpf_recvmsg returns EAGAIN on wakeups): blocking sockets stay on TCP");
 	fprintf(f, "               FIONREAD on redirected bytes: %s; on bytes through TCP: %s\n",
 		fion ? "counted" : "not counted", fion_stack ? "counted" : "not counted");
+	fprintf(f, "               FIONREAD and SIOCATMARK answers: %s\n",
+		fixup ? "corrected by the guard to what TCP would say"
+		      : "cannot be corrected (bpf_probe_write_user refused: lockdown?): "
+			"programs that ask stay on TCP");
 	fprintf(f, "               sk_rmem_alloc counts redirected bytes: %s\n", rmem ? "yes" : "no");
 	fprintf(f, "               programs read peers with %s; sk_msg attached with %s\n",
 		core ? "probe reads (no bpf_rdonly_cast: 6.1)" : "bpf_rdonly_cast (direct loads)",
@@ -247,7 +264,7 @@ int cmd_status(int argc, char **argv)
 		printf(",\"probation\":{\"conns\":%u,\"ms\":%llu},\"guard\":{\"splice\":\"%s\"",
 		       cfg.probation_conns, (unsigned long long)(cfg.probation_ns / 1000000),
 		       cfg.kernel_flags & SA_KF_SPLICE_READS_PSOCK ? "not_needed" : "guarded");
-		for (i = SA_C_SPLICE_READS; i <= SA_C_URGENT_UNREAD; i++)
+		for (i = SA_C_SPLICE_READS; i <= SA_C_IOCTL_FIXES; i++)
 			printf(",\"%s\":%llu", counter_names[i], (unsigned long long)all.c[i]);
 		printf("},\"executables\":");
 		exes_print(stdout, true);
@@ -274,11 +291,22 @@ int cmd_status(int argc, char **argv)
 		       (unsigned long long)all.c[SA_C_SPLICE_UNSURE],
 		       (unsigned long long)all.c[SA_C_URGENT_SENDS],
 		       (unsigned long long)all.c[SA_C_URGENT_UNREAD]);
-		if (all.c[SA_C_SPLICE_KILLS])
-			printf("               WARNING: %llu splice() readers were killed: they spliced from\n"
-			       "               sockets holding bytes splice() cannot read (see: sockaccel exe list)\n",
-			       (unsigned long long)all.c[SA_C_SPLICE_KILLS]);
-		printf("  executables  reading TCP sockets with splice() (stay on TCP), or with a policy:\n");
+		printf("               mmap() of TCP sockets (zerocopy receive): %llu, %llu readers killed\n"
+		       "               setsockopt(): %llu took sockets off the fast path, %llu refused, "
+		       "%llu with bytes unread\n"
+		       "               FIONREAD/SIOCATMARK answers corrected: %llu\n",
+		       (unsigned long long)all.c[SA_C_ZEROCOPY_MAPS],
+		       (unsigned long long)all.c[SA_C_ZEROCOPY_KILLS],
+		       (unsigned long long)all.c[SA_C_SOCKOPT_STOPS],
+		       (unsigned long long)all.c[SA_C_SOCKOPT_REFUSED],
+		       (unsigned long long)all.c[SA_C_SOCKOPT_UNREAD],
+		       (unsigned long long)all.c[SA_C_IOCTL_FIXES]);
+		if (all.c[SA_C_SPLICE_KILLS] + all.c[SA_C_ZEROCOPY_KILLS])
+			printf("               WARNING: %llu readers were killed: they spliced or mapped\n"
+			       "               sockets holding bytes they cannot read (see: sockaccel exe list)\n",
+			       (unsigned long long)(all.c[SA_C_SPLICE_KILLS] + all.c[SA_C_ZEROCOPY_KILLS]));
+		printf("  executables  using TCP sockets in ways the fast path cannot serve (stay on TCP),\n"
+		       "               or with a policy:\n");
 		exes_print(stdout, false);
 	}
 	while (bpf_map_get_next_key(cgs, prev, &key) == 0) {

@@ -43,10 +43,11 @@ static const char *event_name(__u32 t)
 	case SA_EV_PASSED: return "passed";
 	case SA_EV_CLOSED: return "closed";
 	case SA_EV_EVICTED: return "evicted";
-	case SA_EV_SPLICE_LEARNED: return "splice_learned";
-	case SA_EV_SPLICE_SWITCH: return "splice_switch";
-	case SA_EV_SPLICE_KILL: return "splice_kill";
+	case SA_EV_USE_LEARNED: return "use_learned";
+	case SA_EV_READER_SWITCH: return "reader_switch";
+	case SA_EV_READER_KILL: return "reader_kill";
 	case SA_EV_URGENT: return "urgent";
+	case SA_EV_SOCKOPT: return "sockopt";
 	}
 	return "unknown";
 }
@@ -65,7 +66,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
 	fmt_endpoint(ev->local_ip6, ev->local_port, l, sizeof(l));
 	fmt_endpoint(ev->remote_ip6, ev->remote_port, r, sizeof(r));
-	if (ev->type >= SA_EV_SPLICE_LEARNED) {
+	if (ev->type >= SA_EV_USE_LEARNED) {
 		char comm[17];
 		size_t i;
 
@@ -76,16 +77,19 @@ static int on_event(void *ctx, void *data, size_t size)
 			if ((unsigned char)comm[i] < 0x20 || comm[i] == '"' || comm[i] == '\\')
 				comm[i] = '?';
 		if (opt_json)
-			printf("{\"time\":\"%s.%06ld\",\"event\":\"%s\",\"pid\":%u,\"comm\":\"%s\","
-			       "\"exe_dev\":%u,\"exe_ino\":%llu,\"local\":\"%s\",\"remote\":\"%s\","
-			       "\"unread\":%u}\n",
-			       ts, now.tv_nsec / 1000, event_name(ev->type), ev->pid, comm, ev->exe.dev,
-			       (unsigned long long)ev->exe.ino, l, r, ev->unread);
+			printf("{\"time\":\"%s.%06ld\",\"event\":\"%s\",\"reason\":\"%s\",\"pid\":%u,"
+			       "\"comm\":\"%s\",\"exe_dev\":%u,\"exe_ino\":%llu,\"local\":\"%s\","
+			       "\"remote\":\"%s\",\"unread\":%u}\n",
+			       ts, now.tv_nsec / 1000, event_name(ev->type), reason_name(ev->reason),
+			       ev->pid, comm, ev->exe.dev, (unsigned long long)ev->exe.ino, l, r,
+			       ev->unread);
 		else
-			printf("%s.%06ld %-14s pid %u (%s, exe %u:%u inode %llu) socket %s <-> %s%s\n",
-			       ts, now.tv_nsec / 1000, event_name(ev->type), ev->pid, comm,
-			       ev->exe.dev >> 20, ev->exe.dev & 0xfffff, (unsigned long long)ev->exe.ino,
-			       l, r, ev->type == SA_EV_SPLICE_KILL ? " KILLED: held unread redirected bytes" : "");
+			printf("%s.%06ld %-14s %s pid %u (%s, exe %u:%u inode %llu) socket %s <-> %s%s\n",
+			       ts, now.tv_nsec / 1000, event_name(ev->type), reason_name(ev->reason),
+			       ev->pid, comm, ev->exe.dev >> 20, ev->exe.dev & 0xfffff,
+			       (unsigned long long)ev->exe.ino, l, r,
+			       ev->type == SA_EV_READER_KILL ? " KILLED: held unread redirected bytes" :
+			       ev->type == SA_EV_SOCKOPT && ev->unread ? " REFUSED: redirected bytes unread" : "");
 		fflush(stdout);
 		return 0;
 	}

@@ -435,6 +435,14 @@ int cgroup_path_by_id(__u64 id, char *path, size_t len)
 	return -1;
 }
 
+/* An environment switch: set to "1". */
+bool getenv_flag(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && v[0] == '1' && !v[1];
+}
+
 /*
  * SOCKACCEL_PIN_ROOT runs an independent instance (its own programs and
  * maps) beside the default one, e.g. for experiments next to a live setup.

@@ -18,10 +18,18 @@
 # TCP: SO_RCVLOWAT/SO_PEEK_OFF readers, mode switches, TFO SYN data,
 # floods past backlog_limit), hatch (below).
 #
-# splice() readers ("splice" class; both splice_recv variants) run as a
-# separate executable (a copy of sacompat: the guard learns per file), with the
-# product's defaults: on probation its first connections stay on TCP, its
-# first splice() teaches the guard, and the outcome must match plain TCP.
+# Cases that use a socket in a way the fast path cannot serve ("learned"
+# class: splice(), io_uring splice and MSG_OOB, zerocopy receive, MSG_OOB,
+# SO_RCVLOWAT/SO_PEEK_OFF on a connected socket; and their blocking
+# variants) teach the guard about their executable, which then stays on
+# TCP for good. So every run of them uses a fresh copy of sacompat (the
+# guard learns per file) with the product's defaults: on probation its
+# connections stay on TCP, its use is learned, and the outcome must match
+# plain TCP. The FORCED reproducers then run each of them as a trusted
+# program (`exe set COPY accelerate`) and assert what the guard does when
+# such a use comes after probation: a safe switch (same outcome), a
+# refusal the kernel may give (EOPNOTSUPP), or the documented residual
+# (docs/kernel-limitations.md), each with its counter.
 #
 # Cases that cannot be identical on this kernel by design ("hatch" class,
 # docs/kernel-limitations.md) run accelerated with the documented escape hatch
@@ -68,8 +76,16 @@ attach "$CG_HATCH"
 # port and the client's remote port), so neither socket is inserted.
 "$SA" policy add --cgroup "$CG_HATCH" exclude --port "$HATCH_PORT" > /dev/null ||
 	die "policy add (escape hatch) failed"
-SPLICER="$TMPD/sacompat-splicer"
-cp "$SACOMPAT" "$SPLICER" || die "cannot copy sacompat"
+# fresh_copy TAG: a new executable file with sacompat's code; prints its path.
+fresh_copy() {
+	local f="$TMPD/sacompat-$1"
+	cp "$SACOMPAT" "$f" || die "cannot copy sacompat"
+	echo "$f"
+}
+# Base names (without _nb/_blk) of the learned cases.
+LEARNED=" $("$SACOMPAT" list | awk '$2 == "learned" { sub(/_nb$/, "", $1); printf "%s ", $1 }')"
+base_of() { local b=${1%_nb}; echo "${b%_blk}"; }
+is_learned() { [[ $LEARNED == *" $(base_of "$1") "* ]]; }
 
 # Our cgroup lost its attachment mid-run: somebody else unloaded and maybe
 # reloaded sockaccel. Results are invalid; leave the (now foreign) pins
@@ -159,7 +175,16 @@ else:
     print("0 0 0 0")' "$(stat -c %i "$1")"
 }
 
-declare -A PLAIN_OUT FAILED
+declare -A PLAIN_OUT FAILED ACC_BIN
+# learned_use CASE: the use (sockaccel exe list "uses") a learned case shows.
+learned_use() {
+	case $(base_of "$1") in
+	splice_* | uring_splice) echo splice ;;
+	zerocopy_rx) echo zerocopy_rx ;;
+	oob | oob_drained | uring_oob) echo urgent ;;
+	*) echo rx_options ;;
+	esac
+}
 NFAIL=0
 NRUN=0
 
@@ -179,11 +204,10 @@ while read -r name cls to desc; do
 	for fam in $FAMILIES; do
 		args=()
 		acc_cg=$CG_ACC
-		# Both splice_recv variants run as the copy: an executable that
-		# splices is never accelerated again, and sacompat must stay
-		# trusted for the cases after them.
+		# A learned case runs as a fresh executable each time, so
+		# sacompat itself stays trusted for the cases after it.
 		RUN_BIN=
-		case $name in splice_recv_* | splice_switch_*) RUN_BIN=$SPLICER ;; esac
+		is_learned "$name" && RUN_BIN=$(fresh_copy "$name-$fam-plain")
 		if [ "$cls" = hatch ]; then
 			args=(--port "$HATCH_PORT")
 			acc_cg=$CG_HATCH
@@ -191,6 +215,7 @@ while read -r name cls to desc; do
 		run_case "$CG_PLAIN" "$name" "$fam" "$to" "${args[@]}"
 		plain=$OUTCOME
 		PLAIN_OUT["$name/$fam"]=$plain
+		is_learned "$name" && RUN_BIN=$(fresh_copy "$name-$fam-acc") && ACC_BIN["$name/$fam"]=$RUN_BIN
 		read -r att0 r0 p0 pol0 < <(cg_counters "$acc_cg")
 		run_case "$acc_cg" "$name" "$fam" "$to" "${args[@]}"
 		acc=$OUTCOME
@@ -223,6 +248,13 @@ while read -r name cls to desc; do
 				why="${why:+$why; }escape hatch (policy exclude) not applied"
 			fi
 			;;
+		learned)
+			use=$(learned_use "$name")
+			if [[ ,$(exe_field "${ACC_BIN["$name/$fam"]}" uses), != *",$use,"* ]]; then
+				verdict=FAIL
+				why="${why:+$why; }its executable was not learned as a $use user"
+			fi
+			;;
 		esac
 		if [ "$verdict" = FAIL ]; then
 			NFAIL=$((NFAIL + 1))
@@ -233,6 +265,83 @@ while read -r name cls to desc; do
 		if [ "$same" = DIFF ] || [ "$verdict" = FAIL ] || [ -n "${SA_COMPAT_VERBOSE:-}" ]; then
 			printf '      plain: %s\n      accel: %s\n' "$plain" "$acc"
 			[ "$same" = DIFF ] && outcome_diff "$plain" "$acc"
+		fi
+	done
+done < <("$SACOMPAT" list)
+
+# Learned cases run by a trusted program (its copy forced to accelerate):
+# what the guard does when such a use comes after probation.
+echo
+echo "  FORCED reproducers (a trusted program, accelerated; the guard's answer is asserted):"
+while read -r name cls to desc; do
+	[ "$cls" = learned ] || continue
+	[[ $name =~ $CASE_RE ]] || continue
+	for fam in $FAMILIES; do
+		bin=$(fresh_copy "$name-$fam-forced")
+		# Seen once first: on overlayfs, 6.1 knows a file by its
+		# layer's device, and `exe set` matches it by inode once seen.
+		RUN_BIN=$bin run_case "$CG_ACC" peek_nb 4 30
+		"$SA" exe set "$bin" accelerate > /dev/null || die "exe set $bin accelerate failed"
+		counter_of=
+		case $name in
+		uring_splice_nb) expect=killed counter_of=splice_kills ;;
+		zerocopy_rx_nb) expect=killed counter_of=zerocopy_kills ;;
+		splice_recv_nb | splice_switch_nb) expect=same counter_of=splice_switches ;;
+		oob_drained_nb | uring_oob_nb) expect=same counter_of=urgent_sends ;;
+		rcvlowat_nb | peek_off_nb) expect=same counter_of=sockopt_stops ;;
+		oob_nb)
+			# The guard sends the urgent byte and all after it through
+			# TCP, but "abc", redirected before it, is still unread when
+			# it arrives: SIOCATMARK reads 1 before "abc" is read (the
+			# mark is at the first TCP byte), and the reader, still in
+			# the sockhash, gets EAGAIN instead of EINVAL from a second
+			# recv(MSG_OOB) (tcp_bpf_recvmsg(), row 10).
+			expect='atmark=1 recv1=3:abc atmark2=1 recv_oob=1:X recv2=3:def recv_oob_again=-1/EAGAIN'
+			counter_of=urgent_unread ;;
+		rcvlowat_mid_nb)
+			# Redirected bytes queued before SO_RCVLOWAT was raised stay
+			# readable for poll (sk_msg_is_readable(), row 13).
+			expect='mask50_lowat100=IN|OUT' counter_of=sockopt_unread ;;
+		peek_off_mid_nb)
+			# SO_PEEK_OFF while redirected bytes are queued is refused
+			# as by a kernel without it for TCP (before 6.9), never
+			# applied to bytes tcp_bpf_recvmsg() would peek from the
+			# start.
+			expect='set_peek_off=-1/EOPNOTSUPP' counter_of=sockopt_refused ;;
+		*) expect=same ;;
+		esac
+		c0=0
+		[ -n "$counter_of" ] && c0=$(counter "$counter_of")
+		read -r att0 r0 p0 pol0 < <(cg_counters "$CG_ACC")
+		RUN_BIN=$bin run_case "$CG_ACC" "$name" "$fam" "$to"
+		read -r att1 r1 p1 pol1 < <(cg_counters "$CG_ACC")
+		[ "$att0" = 1 ] && [ "$att1" = 1 ] || collision "$name/$fam (forced)"
+		c1=0
+		[ -n "$counter_of" ] && c1=$(counter "$counter_of")
+		plain=${PLAIN_OUT["$name/$fam"]}
+		ok=1
+		case $expect in
+		same) [ "$OUTCOME" = "$plain" ] || ok=0 ;;
+		killed) [ "$RC" -eq 137 ] || ok=0 ;;
+		*)
+			# Where TCP itself does not know the option (SO_PEEK_OFF
+			# before 6.9) the outcome simply matches plain.
+			[[ $OUTCOME == *"$expect"* ]] || [ "$OUTCOME" = "$plain" ] || ok=0 ;;
+		esac
+		# The guard's answer is counted, unless plain TCP answered alike.
+		if [ -n "$counter_of" ] && [ "$c1" -le "$c0" ] &&
+		   { [ "$expect" = same ] || [ "$expect" = killed ] || [ "$OUTCOME" != "$plain" ]; }; then
+			ok=0
+		fi
+		if [ "$ok" = 1 ]; then
+			printf '  %-20s %-6s forced: %s, %s +%d, %s bytes redirected\n' "$name" "$fam" \
+				"$expect" "${counter_of:-(no counter)}" $((c1 - c0)) $((r1 - r0))
+		else
+			NFAIL=$((NFAIL + 1))
+			FAILED["$name: FORCED reproducer did not show the guard's answer"]+="$fam "
+			printf '  %-20s %-6s FAIL: forced: expected %s (%s %s -> %s), rc %s\n' "$name" "$fam" \
+				"$expect" "${counter_of:-}" "$c0" "$c1" "$RC"
+			printf '      plain: %s\n      accel: %s\n' "$plain" "$OUTCOME"
 		fi
 	done
 done < <("$SACOMPAT" list)
@@ -251,15 +360,6 @@ while read -r name cls to desc; do
 		[ "$att0" = 1 ] && [ "$att1" = 1 ] || collision "$name/$fam (reproducer)"
 		plain=${PLAIN_OUT["$name/$fam"]}
 		case $name in
-		oob_nb)
-			# The guard sends the urgent byte and all after it through
-			# TCP, but "abc", redirected before it, is still unread when
-			# it arrives: SIOCATMARK reads 1 before "abc" is read (the
-			# mark is at the first TCP byte), and the reader, still in
-			# the sockhash, gets EAGAIN instead of EINVAL from a second
-			# recv(MSG_OOB) (tcp_bpf_recvmsg()). Counted: urgent_unread.
-			expect='atmark=1 recv1=3:abc atmark2=1 recv_oob=1:X recv2=3:def recv_oob_again=-1/EAGAIN'
-			;;
 		trunc_nb)
 			# recv(MSG_TRUNC) is not implemented for redirected bytes:
 			# __sk_msg_recvmsg() copies into the NULL buffer (#11).
@@ -269,16 +369,6 @@ while read -r name cls to desc; do
 			# tcp_close() counts unread data in sk_receive_queue only;
 			# the psock was already dropped: FIN, not RST (#12).
 			expect='peer_recv=0 peer_recv2=0 peer_send=1'
-			;;
-		rcvlowat_mid_nb)
-			# Redirected bytes queued before SO_RCVLOWAT was raised stay
-			# readable for poll (sk_msg_is_readable(), #13).
-			expect='mask50_lowat100=IN|OUT'
-			;;
-		peek_off_mid_nb)
-			# SO_PEEK_OFF set while redirected bytes are queued:
-			# tcp_bpf_recvmsg() peeks from the start (#2, #13).
-			expect='peek3_next=3:hel'
 			;;
 		nb2blk_signal_nb|nb2blk_wakeup_nb|nb2blk_fresh_nb)
 			# Turned blocking and blocked in recv() before transmitting
@@ -313,10 +403,6 @@ done | sort | while IFS=$'\t' read -r what fams; do
 	log "FAILED  $what  [families: ${fams% }]"
 done
 check "no insert failures" [ "$(counter insert_failed)" -eq 0 ]
-if [[ splice_recv_nb =~ $CASE_RE ]]; then
-	check "the splice() reader's executable was learned" [ "$(exe_field "$SPLICER" state)" = splices ]
-	check "no splice() reader was killed" [ "$(counter splice_kills)" -eq 0 ]
-fi
 if [[ oob_nb =~ $CASE_RE ]]; then
 	check "urgent sends were guarded" [ "$(counter urgent_sends)" -gt 0 ]
 fi

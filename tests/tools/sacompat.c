@@ -26,6 +26,11 @@
  *   block   blocking sockets: never inserted by design, ratio only reported
  *   policy  nonblocking, but the product's policy keeps (part of) the bytes
  *           on TCP (SO_RCVLOWAT reader, mode switch, TFO SYN data)
+ *   learned the case uses a socket in a way the fast path cannot serve
+ *           (splice, io_uring, zerocopy receive, MSG_OOB, receive options):
+ *           its executable is learned and stays on TCP, so the runner gives
+ *           each such case a fresh copy of this program (the guard learns
+ *           per file), on probation like any new program
  *   hatch   cannot be made identical on this kernel: accelerated run uses
  *           the documented escape hatch (policy exclude --local-port)
  */
@@ -39,6 +44,10 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
+#include <sys/syscall.h>
+#include <linux/io_uring.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 
 /*
  * Every payload byte the application hands to a socket (successful send,
@@ -2801,6 +2810,317 @@ static void case_tfo(int nb)
 	close(a.lfd);
 }
 
+/* ------------------------------------------------------------ io_uring */
+
+/*
+ * One-request io_uring, raw syscalls (no liburing): enough to submit a
+ * SPLICE or a SEND and wait for its completion.
+ */
+struct uring {
+	int fd;
+	unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static int uring_init(struct uring *u)
+{
+	struct io_uring_params pr = { 0 };
+	void *sq, *cq;
+
+	u->fd = syscall(__NR_io_uring_setup, 4, &pr);
+	if (u->fd < 0)
+		return -1;
+	sq = mmap(NULL, pr.sq_off.array + pr.sq_entries * sizeof(unsigned), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQ_RING);
+	cq = mmap(NULL, pr.cq_off.cqes + pr.cq_entries * sizeof(struct io_uring_cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_CQ_RING);
+	u->sqes = mmap(NULL, pr.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || u->sqes == MAP_FAILED)
+		return -1;
+	u->sq_tail = sq + pr.sq_off.tail;
+	u->sq_mask = sq + pr.sq_off.ring_mask;
+	u->sq_array = sq + pr.sq_off.array;
+	u->cq_head = cq + pr.cq_off.head;
+	u->cq_tail = cq + pr.cq_off.tail;
+	u->cq_mask = cq + pr.cq_off.ring_mask;
+	u->cqes = cq + pr.cq_off.cqes;
+	return 0;
+}
+
+/* Submit sqe, wait up to ms for its completion: its res, or -ETIME. */
+static int uring_run(struct uring *u, const struct io_uring_sqe *sqe, int ms)
+{
+	unsigned tail = *u->sq_tail, idx = tail & *u->sq_mask, head;
+	uint64_t t0 = now_ns();
+	int res;
+
+	u->sqes[idx] = *sqe;
+	u->sq_array[idx] = idx;
+	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0) < 0)
+		return -errno;
+	for (;;) {
+		head = *u->cq_head;
+		if (head != __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE))
+			break;
+		if (ms_since(t0) > (uint64_t)ms)
+			return -ETIME;
+		syscall(__NR_io_uring_enter, u->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+	}
+	res = u->cqes[head & *u->cq_mask].res;
+	__atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+	return res;
+}
+
+/*
+ * A reader that splices with io_uring (IORING_OP_SPLICE, which reads like
+ * splice(): tcp_splice_read()) after the sender's bytes are queued, then
+ * recv()s whatever splice did not deliver.
+ */
+static void case_uring_splice(int nb)
+{
+	size_t len = 256 << 10;
+	struct script sc = { .seed = SEED_C };
+	uint64_t got = 0, t0;
+	struct uring u;
+	uint8_t buf[65536];
+	int c, s, p[2], eof = 0, bad = 0, res = 0;
+	struct rx r;
+
+	if (uring_init(&u) || pipe2(p, O_CLOEXEC))
+		fatal("io_uring_setup");
+	mk_pair(nb, &c, &s);
+	sc.a[0] = (struct act)DO_SEND(20, c, len);
+	sc.a[1] = (struct act)DO_SHUTWR(20, c);
+	script_start(&sc);
+	msleep(200);
+	t0 = now_ns();
+	while (!eof && ms_since(t0) < 2000) {
+		struct io_uring_sqe q = { .opcode = IORING_OP_SPLICE, .fd = p[1],
+					  .len = sizeof(buf), .splice_fd_in = s,
+					  .splice_off_in = (uint64_t)-1, .off = (uint64_t)-1,
+					  .splice_flags = SPLICE_F_NONBLOCK };
+
+		res = uring_run(&u, &q, 500);
+		if (res == -EAGAIN) {
+			wait_ev(s, POLLIN, 100);
+			continue;
+		}
+		if (res <= 0) {
+			eof = res == 0;
+			break;
+		}
+		if (read(p[0], buf, res) != res)
+			fatal("read pipe");
+		if (stream_check(SEED_C, got, buf, res) >= 0)
+			bad = 1;
+		got += res;
+	}
+	script_join(&sc);
+	o("uring_spliced=%llu eof=%d bad=%d last=%s", (unsigned long long)got, eof, bad,
+	  res < 0 ? ename(-res) : "0");
+	recv_stream(s, SEED_C, got, len + 1, &r);
+	orx("recv_after", &r);
+	close(c);
+	close(s);
+}
+
+/* Urgent data sent with io_uring (IORING_OP_SEND, MSG_OOB): never a send*() syscall. */
+static void case_uring_oob(int nb)
+{
+	struct io_uring_sqe q = { .opcode = IORING_OP_SEND, .len = 1, .msg_flags = MSG_OOB };
+	struct uring u;
+	char b[64];
+	int c, s;
+
+	if (uring_init(&u))
+		fatal("io_uring_setup");
+	mk_pair(nb, &c, &s);
+	send(c, "abc", 3, MSG_NOSIGNAL);
+	settle();
+	ostr("recv0", recv(s, b, sizeof(b), 0), b);
+	q.fd = c;
+	q.addr = (uint64_t)(uintptr_t)"X";
+	o("send_oob=%d", uring_run(&u, &q, 2000));
+	send(c, "def", 3, MSG_NOSIGNAL);
+	settle();
+	omask("mask", s);
+	oioctl("atmark", s, SIOCATMARK);
+	ostr("recv_oob", recv(s, b, 1, MSG_OOB), b);
+	ostr("recv1", recv(s, b, sizeof(b), 0), b);
+	close(c);
+	close(s);
+}
+
+/*
+ * Zerocopy receive (tcp_mmap(), TCP_ZEROCOPY_RECEIVE): whole pages are
+ * mapped, the rest (recv_skip_hint) read with recv(), as
+ * tools/testing/selftests/net/tcp_mmap.c does.
+ */
+static void case_zerocopy_rx(int nb)
+{
+	size_t len = 1 << 20, chunk = 1 << 20;
+	struct script sc = { .seed = SEED_C };
+	uint64_t got = 0, mapped = 0, t0;
+	uint8_t *buf = malloc(chunk);
+	int c, s, bad = 0, eof = 0, err = 0;
+	void *addr;
+
+	mk_pair(nb, &c, &s);
+	sc.a[0] = (struct act)DO_SEND(20, c, len);
+	sc.a[1] = (struct act)DO_SHUTWR(20, c);
+	script_start(&sc);
+	msleep(200);
+	addr = mmap(NULL, chunk, PROT_READ, MAP_SHARED, s, 0);
+	o("mmap=%s", addr == MAP_FAILED ? ename(errno) : "ok");
+	t0 = now_ns();
+	while (!eof && !err && ms_since(t0) < 3000) {
+		struct tcp_zerocopy_receive zc = { 0 };
+		socklen_t zl = sizeof(zc);
+		ssize_t n;
+
+		if (addr != MAP_FAILED) {
+			zc.address = (uint64_t)(uintptr_t)addr;
+			zc.length = chunk;
+			/* Refused (EIO at EOF, say): read the rest with recv(). */
+			if (getsockopt(s, IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE, &zc, &zl)) {
+				munmap(addr, chunk);
+				addr = MAP_FAILED;
+				continue;
+			}
+			if (zc.length) {
+				if (stream_check(SEED_C, got, addr, zc.length) >= 0)
+					bad = 1;
+				got += zc.length;
+				mapped += zc.length;
+				madvise(addr, chunk, MADV_DONTNEED);
+			}
+			if (zc.length && !zc.recv_skip_hint)
+				continue;
+		}
+		n = recv(s, buf, zc.recv_skip_hint ? zc.recv_skip_hint : chunk, 0);
+		if (n < 0) {
+			if (errno == EAGAIN) {
+				wait_ev(s, POLLIN, 200);
+				continue;
+			}
+			err = errno;
+		} else if (n == 0) {
+			eof = 1;
+		} else {
+			if (stream_check(SEED_C, got, buf, n) >= 0)
+				bad = 1;
+			got += n;
+		}
+	}
+	script_join(&sc);
+	/* How much was mapped rather than copied depends on page alignment: not compared. */
+	(void)mapped;
+	o("received=%llu eof=%d bad=%d err=%s", (unsigned long long)got, eof, bad,
+	  err ? ename(err) : "0");
+	if (addr != MAP_FAILED)
+		munmap(addr, chunk);
+	free(buf);
+	close(c);
+	close(s);
+}
+
+/*
+ * MSG_ZEROCOPY sends (SO_ZEROCOPY set after connect, or before it: early),
+ * as a careful program does them: if the kernel refuses SO_ZEROCOPY it
+ * sends normally and expects no completions; otherwise it waits until
+ * the completions cover every send. What the kernel chose goes to the
+ * "info:" line, not the outcome: both are correct TCP behaviour.
+ */
+static int g_zc_enabled = -1;
+
+static void zerocopy_tx(int nb, int early)
+{
+	/* One buffer per send: a zerocopy send's pages are the caller's until completed. */
+	static uint8_t buf[10][65536];
+	int c, s, lfd, i, sends = 10, one = 1, zc;
+	uint32_t lo = ~0u, hi = 0, notes = 0, copied = 0, calls = 0;
+	uint64_t t0;
+	struct rx r;
+
+	lfd = mk_listener(nb);
+	c = mk_socket(nb);
+	zc = early ? setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) : 1;
+	if (connect(c, (struct sockaddr *)&g_srv, g_srvlen) && errno != EINPROGRESS)
+		fatal("connect");
+	wait_ev(c, POLLOUT, IO_WAIT_MS);
+	s = do_accept(lfd, nb);
+	close(lfd);
+	settle();
+	if (!early)
+		zc = setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one));
+	g_zc_enabled = zc == 0;
+	for (i = 0; i < sends; i++) {
+		size_t done = 0;
+
+		stream_fill(SEED_C, (uint64_t)i * sizeof(buf[i]), buf[i], sizeof(buf[i]));
+		t0 = now_ns();
+		while (done < sizeof(buf[i]) && ms_since(t0) < IO_WAIT_MS) {
+			ssize_t w = send(c, buf[i] + done, sizeof(buf[i]) - done,
+					 MSG_NOSIGNAL | (g_zc_enabled ? MSG_ZEROCOPY : 0));
+
+			if (w < 0) {
+				if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+					break;
+				wait_ev(c, POLLOUT, 100);
+				continue;
+			}
+			done += w;
+			calls++;
+		}
+	}
+	shutdown(c, SHUT_WR);
+	recv_stream(s, SEED_C, 0, (uint64_t)sends * sizeof(buf[0]) + 1, &r);
+	orx("rx", &r);
+	/* Completions: the error queue's ranges cover calls 0..calls-1. */
+	t0 = now_ns();
+	while (g_zc_enabled && calls && (hi < calls - 1 || lo != 0) && ms_since(t0) < 2000) {
+		char ctrl[128];
+		struct msghdr m = { .msg_control = ctrl, .msg_controllen = sizeof(ctrl) };
+		struct cmsghdr *cm;
+
+		if (recvmsg(c, &m, MSG_ERRQUEUE) < 0) {
+			wait_ev(c, POLLERR, 100);
+			continue;
+		}
+		for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+			struct sock_extended_err *ee = (void *)CMSG_DATA(cm);
+
+			if (ee->ee_origin != SO_EE_ORIGIN_ZEROCOPY)
+				continue;
+			notes++;
+			if (ee->ee_info < lo)
+				lo = ee->ee_info;
+			if (ee->ee_data > hi)
+				hi = ee->ee_data;
+			if (ee->ee_code & SO_EE_CODE_ZEROCOPY_COPIED)
+				copied++;
+		}
+	}
+	(void)notes;
+	(void)copied;
+	o("completions_ok=%d", g_zc_enabled ? (calls && lo == 0 && hi == calls - 1) : 1);
+	close(c);
+	close(s);
+}
+
+static void case_zerocopy_tx(int nb)
+{
+	zerocopy_tx(nb, 0);
+}
+
+static void case_zerocopy_tx_early(int nb)
+{
+	zerocopy_tx(nb, 1);
+}
+
 static void case_oob(int nb)
 {
 	char b[64];
@@ -2944,17 +3264,17 @@ static const struct tcase cases[] = {
 	BLK("pause_resume", case_pause_resume, 90, "48 MiB, random writes, reader pausing 60 ms every 0.25..6 MiB, byte-checked"),
 	BOTH("send_close", case_send_close, 30, "send 50 KB then close() at once; server reads late"),
 	BOTH("peek", case_peek, 30, "MSG_PEEK partial/full/repeated, then EOF"),
-	NB("peek_off", case_peek_off, "policy", 30, "SO_PEEK_OFF set before any data, advancing peeks (reader not redirected into by policy)"),
+	NB("peek_off", case_peek_off, "learned", 30, "SO_PEEK_OFF set before any data, advancing peeks (reader not redirected into by policy)"),
 	BLK("peek_off", case_peek_off, 30, "SO_PEEK_OFF set before any data, advancing peeks"),
-	NB("peek_off_mid", case_peek_off_mid, "hatch", 30, "SO_PEEK_OFF set while 11 bytes are queued, advancing peeks"),
+	NB("peek_off_mid", case_peek_off_mid, "learned", 30, "SO_PEEK_OFF set while 11 bytes are queued, advancing peeks"),
 	BLK("peek_off_mid", case_peek_off_mid, 30, "SO_PEEK_OFF set while 11 bytes are queued, advancing peeks"),
 	BOTH("waitall", case_waitall, 30, "MSG_WAITALL across chunks and at EOF"),
 	NB("dontwait", case_dontwait, "policy", 60, "MSG_DONTWAIT recv on empty, send flood to EAGAIN, drain (flood exceeds backlog_limit: rule 3 falls back to TCP)"),
 	BLK("dontwait", case_dontwait, 60, "MSG_DONTWAIT recv on empty, send flood to EAGAIN, drain"),
 	BOTH("fionread", case_fionread, 30, "FIONREAD/SIOCINQ/SIOCOUTQ/SIOCOUTQNSD through a stream"),
-	NB("rcvlowat", case_rcvlowat, "policy", 30, "SO_RCVLOWAT=100 before data: poll and recv (reader not redirected into by policy)"),
+	NB("rcvlowat", case_rcvlowat, "learned", 30, "SO_RCVLOWAT=100 before data: poll and recv (reader not redirected into by policy)"),
 	BLK("rcvlowat", case_rcvlowat, 30, "SO_RCVLOWAT=100: blocking recv waits for 100 bytes or EOF"),
-	NB("rcvlowat_mid", case_rcvlowat_mid, "hatch", 30, "SO_RCVLOWAT raised while 50 bytes are unread: poll and recv"),
+	NB("rcvlowat_mid", case_rcvlowat_mid, "learned", 30, "SO_RCVLOWAT raised while 50 bytes are unread: poll and recv"),
 	BOTH("rcvtimeo", case_rcvtimeo, 30, "SO_RCVTIMEO expiry (blocking) / ignored (nonblocking)"),
 	NB("nb2blk_signal", case_nb2blk_signal, "hatch", 30, "nonblocking socket turned blocking after traffic; blocking recv interrupted by SA_RESTART signal"),
 	NB("nb2blk_wakeup", case_nb2blk_wakeup, "hatch", 30, "nonblocking socket turned blocking after traffic; blocking recv woken by own SHUT_WR"),
@@ -2970,19 +3290,29 @@ static const struct tcase cases[] = {
 	BOTH("shut_rd", case_shut_rd, 30, "shutdown(SHUT_RD): recv results, later data, peer close"),
 	BOTH("sendfile", case_sendfile, 60, "sendfile() 3 MiB from a memfd"),
 	BOTH("splice_send", case_splice_send, 60, "splice() 2 MiB from a pipe into the socket"),
-	NB("splice_recv", case_splice_recv, "splice", 30, "splice() from the socket into a pipe on the receiver"),
-	NB("splice_switch", case_splice_switch, "splice", 30, "recv() first, then splice() the rest of the stream"),
+	NB("splice_recv", case_splice_recv, "learned", 30, "splice() from the socket into a pipe on the receiver"),
+	NB("splice_switch", case_splice_switch, "learned", 30, "recv() first, then splice() the rest of the stream"),
 	BLK("splice_switch", case_splice_switch, 30, "recv() first, then splice() the rest of the stream"),
 	BLK("splice_recv", case_splice_recv, 30, "splice() from the socket into a pipe on the receiver"),
 	BOTH("nodelay_cork", case_nodelay_cork, 30, "TCP_NODELAY, TCP_CORK, MSG_MORE, 1-byte writes"),
 	NB("fastopen", case_tfo, "policy", 60, "TCP Fast Open: cookie, data in SYN (sendto MSG_FASTOPEN), TCP_FASTOPEN_CONNECT"),
 	BLK("fastopen", case_tfo, 60, "TCP Fast Open: cookie, data in SYN (sendto MSG_FASTOPEN), TCP_FASTOPEN_CONNECT"),
-	NB("oob", case_oob, "hatch", 30, "MSG_OOB urgent byte after redirected bytes the reader has not read (kernel-limitations.md #10)"),
+	NB("oob", case_oob, "learned", 30, "MSG_OOB urgent byte after redirected bytes the reader has not read (kernel-limitations.md #10)"),
 	BLK("oob", case_oob, 30, "MSG_OOB urgent byte, SIOCATMARK"),
-	NB("oob_drained", case_oob_drained, "policy", 30, "MSG_OOB after the reader read all before it; all after it goes through TCP"),
+	NB("oob_drained", case_oob_drained, "learned", 30, "MSG_OOB after the reader read all before it; all after it goes through TCP"),
 	BLK("oob_drained", case_oob_drained, 30, "MSG_OOB after the reader read all before it"),
 	BOTH("iov", case_iov, 30, "writev/sendmsg with iovecs, recvmsg/readv scatter"),
 	NB("trunc", case_trunc, "hatch", 30, "recv(NULL, 100, MSG_TRUNC) discards bytes (#11)"),
+	NB("uring_splice", case_uring_splice, "learned", 30, "io_uring IORING_OP_SPLICE from the socket after 256 KiB are queued, then recv()"),
+	BLK("uring_splice", case_uring_splice, 30, "io_uring IORING_OP_SPLICE from the socket after 256 KiB are queued, then recv()"),
+	NB("uring_oob", case_uring_oob, "learned", 30, "MSG_OOB sent with io_uring (IORING_OP_SEND): SIOCATMARK, recv(MSG_OOB)"),
+	BLK("uring_oob", case_uring_oob, 30, "MSG_OOB sent with io_uring (IORING_OP_SEND): SIOCATMARK, recv(MSG_OOB)"),
+	NB("zerocopy_rx", case_zerocopy_rx, "learned", 30, "mmap() + TCP_ZEROCOPY_RECEIVE (recv() for the unaligned rest) after 1 MiB is queued"),
+	BLK("zerocopy_rx", case_zerocopy_rx, 30, "mmap() + TCP_ZEROCOPY_RECEIVE (recv() for the unaligned rest) after 1 MiB is queued"),
+	NB("zerocopy_tx", case_zerocopy_tx, "nb", 30, "SO_ZEROCOPY after connect, 10 MSG_ZEROCOPY sends, completions cover them (a refusal means plain sends)"),
+	BLK("zerocopy_tx", case_zerocopy_tx, 30, "SO_ZEROCOPY after connect, 10 MSG_ZEROCOPY sends, completions cover them"),
+	NB("zerocopy_tx_early", case_zerocopy_tx_early, "policy", 30, "SO_ZEROCOPY before connect (the socket stays on TCP), MSG_ZEROCOPY sends and completions"),
+	BLK("zerocopy_tx_early", case_zerocopy_tx_early, 30, "SO_ZEROCOPY before connect, MSG_ZEROCOPY sends and completions"),
 	BLK("trunc", case_trunc, 30, "recv(NULL, 100, MSG_TRUNC) discards bytes"),
 };
 
@@ -3046,6 +3376,9 @@ int main(int argc, char **argv)
 	tc->fn(tc->nb);
 	alarm(0);
 	printf("outcome: %.*s\n", (int)OUT.n, OUT.s);
+	/* What the kernel chose where TCP allows either: not compared. */
+	if (g_zc_enabled >= 0)
+		printf("info: so_zerocopy=%s\n", g_zc_enabled ? "on" : "refused");
 	/* Not part of the outcome: timing may move bytes between calls. */
 	printf("stats: app_bytes_sent=%llu\n", (unsigned long long)g_app_sent);
 	fflush(stdout);
