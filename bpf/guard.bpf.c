@@ -443,13 +443,15 @@ struct msg_walk {
 
 static long msg_walk_step(__u32 i, struct msg_walk *w)
 {
+	/* A local first: BPF_CORE_READ(w->pos, ...) would relocate msg_walk too. */
+	struct list_head *pos = w->pos;
 	struct sk_msg *m;
 
-	if (!w->pos || w->pos == w->head)
+	if (!pos || pos == w->head)
 		return 1;
-	m = (void *)w->pos - bpf_core_field_offset(struct sk_msg, list);
+	m = (void *)pos - bpf_core_field_offset(struct sk_msg, list);
 	w->sum += BPF_CORE_READ(m, sg.size);
-	w->pos = BPF_CORE_READ(w->pos, next);
+	w->pos = BPF_CORE_READ(pos, next);
 	return 0;
 }
 
