@@ -328,13 +328,23 @@ log "segments plain vs accelerated: benchmark ${BENCH_SEGS_plain:-?} vs ${BENCH_
 
 # --- 2. nginx ---------------------------------------------------------------
 
+# fetch_big [PREFIX]: the 200 MB file (PREFIX proxy/: through nginx's proxy).
 fetch_big() {
 	rm -f "$W/out.bin"
-	X curl -sS -f --max-time 60 -o "$W/out.bin" "http://127.0.0.1:$HPORT/big.bin" || return 1
+	X curl -sS -f --max-time 60 -o "$W/out.bin" "http://127.0.0.1:$HPORT/${1:-}big.bin" || return 1
 	local got
 	got=$(sha256sum < "$W/out.bin" | cut -d' ' -f1)
 	rm -f "$W/out.bin"
 	[ "$got" = "$BIG_SHA" ] || { log "sha256 $got != $BIG_SHA"; return 1; }
+}
+
+# upload_body: a 32 MB POST body nginx reads before it answers with f1.bin.
+upload_body() {
+	rm -f "$W/out.bin"
+	[ -f "$W/body.bin" ] || head -c 32M /dev/urandom > "$W/body.bin"
+	X curl -sS -f --max-time 60 -H 'Expect:' --data-binary @"$W/body.bin" -o "$W/out.bin" \
+		"http://127.0.0.1:$HPORT/upload" || return 1
+	cmp -s "$W/out.bin" "$W/www/s/f1.bin" || { log "upload answer differs from f1.bin"; return 1; }
 }
 
 # fetch_small ARGS...: the 300 small files in one curl invocation; every
@@ -350,7 +360,7 @@ fetch_small() {
 }
 
 nginx_mode() {
-	MODE=$1 CG=$2 HPORT=8080
+	MODE=$1 CG=$2 HPORT=8080 UPORT=8081
 	local d="$W/nginx-$MODE"
 	new_netns "nginx-$MODE" > "$W/ns"; NS=$(cat "$W/ns")
 	mkdir -p "$d/tmp"
@@ -372,8 +382,34 @@ http {
 	sendfile on;
 	tcp_nopush on;
 	keepalive_requests 1000;
+	upstream up {
+		server 127.0.0.1:$UPORT;
+		keepalive 8;
+	}
 	server {
 		listen 127.0.0.1:$HPORT;
+		root $W/www;
+		# nginx reads upstream responses and request bodies sizing its
+		# reads with FIONREAD (rev->available): both legs accelerated.
+		location /proxy/ {
+			proxy_pass http://up/;
+			proxy_max_temp_file_size 0;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+		location = /upload {
+			client_max_body_size 64m;
+			client_body_buffer_size 64m;
+			proxy_pass http://up/s/f1.bin;
+			proxy_method GET;
+			proxy_pass_request_body off;
+			proxy_set_header Content-Length "";
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+	server {
+		listen 127.0.0.1:$UPORT;
 		root $W/www;
 	}
 }
@@ -405,6 +441,11 @@ EOF
 		measure "300 requests, 8 parallel" fetch_small -Z --parallel-max 8
 	eval "PAR_SEGS_$MODE=$SEGS"
 	[ "$MODE" = accel ] && fastpath_ok "nginx [accel]: parallel requests" "$PAR_SEGS_plain"
+	check "nginx [$MODE]: 200 MB through nginx's proxy (upstream on loopback), sha256 equal" \
+		measure "200 MB proxied" fetch_big proxy/
+	eval "PROXY_SEGS_$MODE=$SEGS"
+	check "nginx [$MODE]: 32 MB request body read by nginx (FIONREAD), answered" \
+		measure "32 MB upload" upload_body
 	check "nginx [$MODE]: no error logged" [ ! -s "$d/error.log" ]
 	[ -s "$d/error.log" ] && log "$(tail -5 "$d/error.log")"
 	stop "$srv"
@@ -414,7 +455,8 @@ echo "nginx"
 nginx_mode plain "$CG_OFF"
 nginx_mode accel "$CG_ON"
 log "segments plain vs accelerated: 200 MB ${BIG_SEGS_plain:-?} vs ${BIG_SEGS_accel:-?}," \
-	"keep-alive ${KA_SEGS_plain:-?} vs ${KA_SEGS_accel:-?}, parallel ${PAR_SEGS_plain:-?} vs ${PAR_SEGS_accel:-?}"
+	"keep-alive ${KA_SEGS_plain:-?} vs ${KA_SEGS_accel:-?}, parallel ${PAR_SEGS_plain:-?} vs ${PAR_SEGS_accel:-?}," \
+	"200 MB proxied ${PROXY_SEGS_plain:-?} vs ${PROXY_SEGS_accel:-?}"
 
 check "no insert failures" [ "$(counter insert_failed)" -eq 0 ]
 log "runtime $(( $(date +%s) - T0 )) s"

@@ -292,11 +292,13 @@ while read -r name cls to desc; do
 		oob_nb)
 			# The guard sends the urgent byte and all after it through
 			# TCP, but "abc", redirected before it, is still unread when
-			# it arrives: SIOCATMARK reads 1 before "abc" is read (the
-			# mark is at the first TCP byte), and the reader, still in
-			# the sockhash, gets EAGAIN instead of EINVAL from a second
-			# recv(MSG_OOB) (tcp_bpf_recvmsg(), row 10).
-			expect='atmark=1 recv1=3:abc atmark2=1 recv_oob=1:X recv2=3:def recv_oob_again=-1/EAGAIN'
+			# it arrives. Its answers are right (SIOCATMARK 0 before
+			# "abc" is read, where the guard corrects it; 1 under
+			# lockdown, the mark being at the first TCP byte), but the
+			# reader, still in the sockhash, gets EAGAIN instead of
+			# EINVAL from a second recv(MSG_OOB) (tcp_bpf_recvmsg(),
+			# row 10).
+			expect='recv_oob=1:X recv2=3:def recv_oob_again=-1/EAGAIN'
 			counter_of=urgent_unread ;;
 		rcvlowat_mid_nb)
 			# Redirected bytes queued before SO_RCVLOWAT was raised stay
