@@ -32,6 +32,19 @@ char LICENSE[] SEC("license") = "GPL";
 /* After this long without a peer record, the peer is not local/accelerated. */
 #define SA_PEER_GRACE_NS	(20 * 1000 * 1000ull)
 
+/*
+ * The handshake race. A client wakes up established (tcp_finish_connect())
+ * and may send before its server end exists: the final ACK can still be
+ * queued in loopback's softirq on another CPU. Its first bytes would go
+ * through TCP, and rule 1 would then hold a sender that never pauses
+ * there for good (measured: 1 in 2 runs of a 200 MB transfer fell back
+ * on 6.18, 2 in 3 in a qemu guest). When the connection is young and a
+ * listener of an attached cgroup waits on that port in this netns, the
+ * server end's record is microseconds away: wait for it, once, bounded.
+ */
+#define SA_PEER_WAIT_NS		(500 * 1000ull)
+#define SA_PEER_WAIT_LOOPS	(1u << 16)
+
 /* A peer that read within this long still counts as reading (rule 3). */
 #define SA_READER_ACTIVE_NS	(20 * 1000 * 1000ull)
 
@@ -63,18 +76,105 @@ static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_so
 }
 
 /*
- * Under global TCP memory pressure bpf_tcp_ingress() would fail the
- * charge (__sk_rmem_schedule()) and the sender would see ENOMEM; the
- * stack handles pressure by shrinking windows instead.
+ * Would bpf_tcp_ingress()'s charge of the receiver fail? It charges
+ * through __sk_rmem_schedule() -> __sk_mem_raise_allocated(), which
+ * cannot fail below tcp_mem[1] (the pressure threshold) unless the
+ * receiver's memory cgroup refuses the pages (mem_cgroup_charge_skmem()).
+ * A failure is ENOMEM for the *sender*, where TCP would shrink a window
+ * and retransmit (seen: an echo server's send() failed with ENOMEM in a
+ * 2 GB qemu guest, which had only checked the pressure flag). So pass,
+ * well before either: tcp_memory_allocated lags by per-CPU reserves
+ * (sk_memory_allocated_add()), cfg->mem_margin_pages covers them, and
+ * the receiver's cgroup must be out of socket pressure (vmpressure, a
+ * jiffies deadline) with room under every ancestor's memory.max.
  */
-static __always_inline bool tcp_memory_pressure(struct tcp_sock *self)
+#define SA_PAGE_SHIFT		12
+#define SA_MEMCG_DEPTH		16
+
+static __always_inline bool charge_may_fail(struct tcp_sock *self, struct tcp_sock *peer,
+					    __u32 size, const struct sa_config *cfg)
 {
-	unsigned long *flag = self->inet_conn.icsk_inet.sk.__sk_common.skc_prot->memory_pressure;
-	unsigned long v = 0;
+	struct proto *prot = self->inet_conn.icsk_inet.sk.__sk_common.skc_prot;
+	long pages = (size >> SA_PAGE_SHIFT) + 1 + cfg->mem_margin_pages, alloc = 0, lim = 0;
+	unsigned long pressure = 0, *flag = prot->memory_pressure;
+	struct page_counter *pc;
+	struct mem_cgroup *mc;
+	int i;
 
 	if (flag)
-		bpf_core_read(&v, sizeof(v), flag);
-	return v != 0;
+		bpf_core_read(&pressure, sizeof(pressure), flag);
+	bpf_core_read(&alloc, sizeof(alloc), &prot->memory_allocated->counter);
+	bpf_core_read(&lim, sizeof(lim), &prot->sysctl_mem[1]);
+	if (pressure || alloc + pages > lim)
+		return true;
+	mc = SA_RD(peer, inet_conn.icsk_inet.sk.sk_memcg);
+	if (!mc)
+		return false;
+	if (bpf_jiffies64() < (__u64)SA_RD(mc, socket_pressure))
+		return true;
+	pc = &mc->memory;
+	for (i = 0; i < SA_MEMCG_DEPTH && pc; i++) {
+		if (SA_RD(pc, usage.counter) + pages > (long)SA_RD(pc, max))
+			return true;
+		pc = SA_RD(pc, parent);
+	}
+	return false;
+}
+
+struct peer_wait {
+	struct sa_conn_key peer;
+	struct sa_conn_key own;
+	__u64 start;
+	bool found;
+};
+
+static long peer_wait_step(__u32 i, struct peer_wait *w)
+{
+	struct sa_peer *own;
+
+	if (bpf_map_lookup_elem(&sockaccel_peers, &w->peer)) {
+		w->found = true;
+		return 1;
+	}
+	/* The server end decided to stay on TCP (decide_connection()). */
+	own = bpf_map_lookup_elem(&sockaccel_peers, &w->own);
+	if (!own || (own->flags & SA_PF_DECLINED))
+		return 1;
+	return bpf_ktime_get_ns() - w->start > SA_PEER_WAIT_NS;
+}
+
+/* Is a listener of an attached cgroup on the port this client connected to? */
+static __always_inline bool local_listener(const struct sa_sock_state *st)
+{
+	struct sa_listen_key k = { .netns_cookie = st->netns_cookie, .port = st->remote_port,
+				   .family = st->family };
+
+	if (bpf_map_lookup_elem(&sockaccel_listeners, &k))
+		return true;
+	/* A v6 client of ::ffff:a.b.c.d reaches an AF_INET listener. */
+	if (st->family != AF_INET6 || st->remote_ip6[0] || st->remote_ip6[1] ||
+	    st->remote_ip6[2] != bpf_htonl(0xffff))
+		return false;
+	k.family = AF_INET;
+	return bpf_map_lookup_elem(&sockaccel_listeners, &k) != NULL;
+}
+
+/* See SA_PEER_WAIT_NS. True if the server end's record exists now. */
+static __always_inline bool wait_for_peer_record(struct sa_sock_state *st,
+						 const struct sa_conn_key *peer_key,
+						 struct sa_counters *c)
+{
+	struct peer_wait w = { .peer = *peer_key, .own = st->key };
+
+	if (st->key.role != SA_ROLE_CLIENT || (st->flags & SA_SF_PEER_WAITED) ||
+	    bpf_ktime_get_ns() - st->established_ns >= SA_PEER_GRACE_NS || !local_listener(st))
+		return false;
+	st->flags |= SA_SF_PEER_WAITED;
+	w.start = bpf_ktime_get_ns();
+	bpf_loop(SA_PEER_WAIT_LOOPS, peer_wait_step, &w, 0);
+	c->c[SA_C_PEER_WAITS]++;
+	c->c[SA_C_PEER_WAIT_NS] += bpf_ktime_get_ns() - w.start;
+	return w.found;
 }
 
 /* Ask sockops.bpf.c's maybe_leave() to take this socket out of the sockhash. */
@@ -235,6 +335,9 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	if (!(st->flags & SA_SF_PAIRED)) {
 		struct sa_peer *rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
 
+		if (!rec && wait_for_peer_record(st, &peer_key, c))
+			rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
+
 		/*
 		 * No peer will ever pair: it is remote or not accelerated (no
 		 * record some time after establishment; a local server end
@@ -316,7 +419,7 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 
 	/* Rule 3. */
 	unread = sa_unread_redirected(peer, cfg);
-	if (unread < 0 || tcp_memory_pressure(self))
+	if (unread < 0 || charge_may_fail(self, peer, size, cfg))
 		return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
 	if ((__u64)unread + size > cfg->backlog_limit) {
 		/*

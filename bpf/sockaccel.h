@@ -178,6 +178,7 @@ struct sa_listener {
 #define SA_SF_EVICT_REQ		(1u << 5)  /* no peer will pair: leave when safe */
 #define SA_SF_READER_KNOWN	(1u << 6)  /* reader was set at TCP_CONNECT_CB */
 #define SA_SF_CLOSED		(1u << 7)  /* its close was accounted */
+#define SA_SF_PEER_WAITED	(1u << 8)  /* waited once for its server end */
 
 /*
  * Per-socket state (BPF_MAP_TYPE_SK_STORAGE). User space never reads it
@@ -355,6 +356,9 @@ enum sa_counter {
 				 * SO_RCVLOWAT, no timestamp) */
 	SA_C_IOCTL_FIXES,	/* FIONREAD/SIOCATMARK answers corrected to
 				 * what TCP would say (guard) */
+	SA_C_PEER_WAITS,	/* first sends that waited for their local
+				 * server end to exist (wait_for_peer_record()) */
+	SA_C_PEER_WAIT_NS,	/* ...total time they waited */
 	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason */
 	SA_C_MAX = SA_C_REASON_BASE + SA_R_MAX,
 };
@@ -401,7 +405,8 @@ struct sa_config {
 	__u32 probation_conns;	/* host byte order: connections an executable
 				 * makes or accepts before its sockets are
 				 * inserted (struct sa_exe) */
-	__u32 pad;		/* zero */
+	__u32 mem_margin_pages;	/* host byte order: pages tcp_memory_allocated
+				 * may lag by (per-CPU reserves) */
 	__u64 probation_ns;	/* host byte order: and time since it was first
 				 * seen */
 };

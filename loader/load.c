@@ -504,6 +504,9 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	cfg.skip_short = o->skip_short != 0;
 	cfg.lock_spin_ns = o->lock_spin_ns >= 0 ? o->lock_spin_ns : SA_LOCK_SPIN_NS_DEFAULT;
 	cfg.probation_conns = o->probation_conns >= 0 ? o->probation_conns : SA_PROBATION_CONNS_DEFAULT;
+	/* Per-CPU reserves of tcp_memory_allocated: 1 MiB each (SK_MEMORY_PCPU_RESERVE). */
+	cfg.mem_margin_pages = (libbpf_num_possible_cpus() > 0 ? libbpf_num_possible_cpus() : 64) *
+			       (1u << (20 - 12)) + 256;
 	cfg.probation_ns = (o->probation_ms >= 0 ? o->probation_ms : SA_PROBATION_MS_DEFAULT) * 1000000ull;
 
 	pin_path(p, sizeof(p), PIN_PROG_SOCKOPS);
