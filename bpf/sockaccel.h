@@ -214,6 +214,10 @@ struct sa_sock_state {
 	struct sa_exe_key reader;/* executable that reads this socket */
 	__u64 guard_gen;	/* host byte order: sa_guard.gen last acted on */
 	__u64 paired_ns;	/* host byte order: when the peer record verified */
+	__u32 msgs_since_empty;	/* host byte order: messages redirected since
+				 * the peer's queue was last seen empty */
+	__u32 min_msg_since_empty; /* host byte order: the smallest of them, 0
+				 * if none */
 };
 
 /*
@@ -356,6 +360,8 @@ enum sa_counter {
 				 * SO_RCVLOWAT, no timestamp) */
 	SA_C_IOCTL_FIXES,	/* FIONREAD/SIOCATMARK answers corrected to
 				 * what TCP would say (guard) */
+	SA_C_MSG_BOUND,		/* redirects refused for the messages queued,
+				 * not their bytes (rule 3, queued_cost()) */
 	SA_C_PEER_WAITS,	/* first sends that waited for their local
 				 * server end to exist (wait_for_peer_record()) */
 	SA_C_PEER_WAIT_NS,	/* ...total time they waited */

@@ -19,7 +19,7 @@
 #                           needs SOCKACCEL_ALLOW_ROOT=1.
 #   SOCKACCEL_CROSS_NETNS   [on] pair sockets across network namespaces (pods)
 #   SOCKACCEL_LOAD_ARGS     [] more `sockaccel load` options, e.g.
-#                           "--max-socks 262144 --backlog-limit 4M"
+#                           "--max-sockets 262144 --backlog-limit 4M"
 #   SOCKACCEL_HOST_CGROUP   [/host/sys/fs/cgroup] where the host's
 #                           /sys/fs/cgroup is mounted; the cgroup2 hierarchy is
 #                           found under it by file system type (it is

@@ -560,7 +560,7 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 	static const struct option longopts[] = {
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "pid", required_argument, NULL, 'p' },
-		{ "max-socks", required_argument, NULL, 'm' },
+		{ "max-sockets", required_argument, NULL, 'm' },
 		{ "backlog-limit", required_argument, NULL, 'b' },
 		{ "cross-netns", required_argument, NULL, 'x' },
 		{ "short-conns", required_argument, NULL, 's' },
@@ -596,7 +596,7 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 			break;
 		case 'm':
 			if (parse_size(optarg, &v) || v < 2 || v > (1u << 24))
-				return err_msg("invalid --max-socks '%s' (2..16777216)", optarg);
+				return err_msg("invalid --max-sockets '%s' (2..16777216)", optarg);
 			o->max_socks = v;
 			break;
 		case 'b':
@@ -662,7 +662,7 @@ bad:
 
 static void usage_load(void)
 {
-	printf("Usage: sockaccel load [--max-socks N] [--backlog-limit BYTES] [--cross-netns on|off]\n"
+	printf("Usage: sockaccel load [--max-sockets N] [--backlog-limit BYTES] [--cross-netns on|off]\n"
 	       "                      [--short-conns tcp|accelerate] [--lock-spin-us N]\n"
 	       "                      [--probation N] [--probation-time MS]\n"
 	       "\n"
@@ -670,7 +670,8 @@ static void usage_load(void)
 	       "Nothing is accelerated until a cgroup is attached. Loading again is a\n"
 	       "no-op that only applies the options given.\n"
 	       "\n"
-	       "  --max-socks N         sockhash capacity in sockets (default %u)\n"
+	       "  --max-sockets N       sockhash capacity in sockets (default %u); when full,\n"
+	       "                        new connections stay on TCP (insert_failed)\n"
 	       "  --backlog-limit BYTES unread redirected bytes a receiver that stopped\n"
 	       "                        reading may hold before the connection falls back to\n"
 	       "                        TCP flow control (default: min(tcp_wmem max,\n"

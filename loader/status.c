@@ -40,6 +40,7 @@ static const char *const counter_names[SA_C_REASON_BASE] = {
 	[SA_C_SOCKOPT_REFUSED] = "sockopt_refused",
 	[SA_C_SOCKOPT_UNREAD] = "sockopt_unread",
 	[SA_C_IOCTL_FIXES] = "ioctl_fixes",
+	[SA_C_MSG_BOUND] = "msg_bound",
 	[SA_C_PEER_WAITS] = "peer_waits",
 	[SA_C_PEER_WAIT_NS] = "peer_wait_ns",
 };

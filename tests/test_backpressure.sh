@@ -49,4 +49,27 @@ lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/tcp_mem)
 check "host TCP memory while stalled was measured ($mem pages)" [ "$mem" -gt 0 ]
 check "host TCP memory while stalled ($mem pages) stays far under tcp_mem pressure ($lo)" \
 	[ "$mem" -lt $((lo / 10)) ]
+# Many stopped readers: what the kernel holds (Slab: struct sk_msg, skbs;
+# TCP memory: the bytes) while SA_MEM_CONNS senders write W-byte messages
+# for 2 s, for 1 B, 1 KiB and 64 KiB writes, plain and accelerated. Every
+# redirected message is its own struct sk_msg, charged to no memory
+# cgroup: rule 3 counts it (queued_cost()), and a stream of small writes
+# to a reader that lags leaves the sockhash. Bounded: within 3x of what
+# plain TCP holds for the same readers (plus 256 KiB each for noise).
+MEM_CONNS=${SA_MEM_CONNS:-200}
+mem_total() { echo "$1" | python3 -c 'import re, sys; d = dict(re.findall(r"(\w+)=(-?\d+)", sys.stdin.read())); print(int(d.get("slab_kb", 0)) + int(d.get("tcp_mem_kb", 0)), d.get("verified", "0"), d.get("queued", "0"))'; }
+for w in 1 1024 65536; do
+	p=$(in_cgroup_netns "$CG_OFF" "$NS" "$TOOLS/samem" --conns "$MEM_CONNS" --write-size "$w" --seconds 2)
+	a=$(in_cgroup_netns "$CG_ON" "$NS" "$TOOLS/samem" --conns "$MEM_CONNS" --write-size "$w" --seconds 2)
+	read -r pk pv pq < <(mem_total "$p")
+	read -r ak av aq < <(mem_total "$a")
+	log "$MEM_CONNS stopped readers, $w B writes: plain $p"
+	log "$MEM_CONNS stopped readers, $w B writes: accel $a"
+	log "  per reader: plain $((pk / MEM_CONNS)) KiB, accelerated $((ak / MEM_CONNS)) KiB (Slab + TCP memory)"
+	check "$w B writes: every stopped reader verified its stream, plain and accelerated" \
+		[ "$pv$av" = 11 ]
+	check "$w B writes: accelerated kernel memory ($ak KiB) <= 3 x plain ($pk KiB)" \
+		[ "$ak" -le $((3 * pk + 256 * MEM_CONNS)) ]
+done
+check "1 B writes to stopped readers left the sockhash (small_stream)" [ "$(counter small_stream)" -gt 0 ]
 finish

@@ -369,8 +369,8 @@ ep v2sd SOCKACCEL_CGROUP=/ SOCKACCEL_ALLOW_ROOT=1
 check "fake root with SOCKACCEL_ALLOW_ROOT=1: attach printed" has "$ATTACH $(cg2 v2sd)"
 
 # Load options.
-ep v2sd "SOCKACCEL_LOAD_ARGS=--max-socks 4096 --backlog-limit 4M" SOCKACCEL_CROSS_NETNS=off
-check "load options passed through" has "+ /nonexistent/sockaccel load --cross-netns off --max-socks 4096 --backlog-limit 4M"
+ep v2sd "SOCKACCEL_LOAD_ARGS=--max-sockets 4096 --backlog-limit 4M" SOCKACCEL_CROSS_NETNS=off
+check "load options passed through" has "+ /nonexistent/sockaccel load --cross-netns off --max-sockets 4096 --backlog-limit 4M"
 
 # bpffs must be the host's bpf file system, never a private one.
 mkhost nobpf v2 no

@@ -113,6 +113,14 @@ check "the relay was learned: it splices" [ "$(exe_field "$RELAY" state)" = spli
 check "the relay was never killed" [ "$(exe_field "$RELAY" kills)" = 0 ]
 check "no splice reader killed" [ "$(counter splice_kills)" -eq "$k0" ]
 check "the relay is still running" kill -0 "$RELAY_PID"
+# What was learned belongs to the file, not the name: another program
+# with the relay's comm (the same file name elsewhere) is a new executable.
+mkdir -p "$TMPD/other"
+cp "$TOOLS/saxfer" "$TMPD/other/relay-on"
+client_as() { in_cgroup_netns "$CG_ON" "$NS" "$TMPD/other/relay-on" client --connect "127.0.0.1:$1" --bytes 1000 --quiet --timeout 30; }
+client_as "$RELAY_PORT" || fail "a program named like the relay could not connect"
+check "a program with the relay's name is not taken for the relay (state $(exe_field "$TMPD/other/relay-on" state))" \
+	[ "$(exe_field "$TMPD/other/relay-on" state)" = probation ]
 check "splice_reader passes counted" [ "$(counter splice_reader)" -gt 0 ]
 # Its later connections stay on TCP whatever the probation: many more.
 for i in 1 2 3; do client "$CG_ON" "$RELAY_PORT" --bytes 2000000 || fail "relay after learning, run $i"; done
