@@ -40,7 +40,16 @@ BPF_CFLAGS  := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror
                -I$(BUILD) -Ibpf -MMD -MP
 LDLIBS      := -lbpf -lelf -lz -lcap
 
-.PHONY: all clean test test-kernels bench tools
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    := $(PREFIX)/sbin
+MANDIR     := $(PREFIX)/share/man
+DOCDIR     := $(PREFIX)/share/doc/sockaccel
+COMPDIR    := $(PREFIX)/share/bash-completion/completions
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DEB_VERSION := $(shell echo '$(SA_VERSION)' | sed -e 's/^v//' -e 's/-/+/g' -e 's/^\([0-9a-f]*\)\(+dirty\)\{0,1\}$$/0~git\1\2/')
+
+.PHONY: all clean test test-kernels bench tools install deb
 all: $(BUILD)/sockaccel tools
 
 tools: $(TEST_BINS) $(BENCH_BINS) $(GO_BINS)
@@ -117,6 +126,34 @@ test-kernels:
 bench:
 	$(Q)$(MAKE) -s all
 	$(Q)bench/run.sh
+
+# The binary embeds its BPF objects (skeletons): it runs from anywhere.
+install: $(BUILD)/sockaccel
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(BUILD)/sockaccel $(DESTDIR)$(SBINDIR)/sockaccel
+	$(Q)install -D -m 0644 doc/sockaccel.8 $(DESTDIR)$(MANDIR)/man8/sockaccel.8
+	$(Q)install -D -m 0644 doc/sockaccel.bash-completion $(DESTDIR)$(COMPDIR)/sockaccel
+	$(Q)install -D -m 0644 doc/sockaccel.conf.example $(DESTDIR)$(DOCDIR)/sockaccel.conf.example
+	$(Q)install -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g' doc/sockaccel.service.in > $(DESTDIR)$(UNITDIR)/sockaccel.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/sockaccel.service
+
+# A Debian package of `make install PREFIX=/usr` (dpkg-deb; no debhelper).
+deb: $(BUILD)/sockaccel
+	$(call msg,DEB,$(BUILD)/sockaccel_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb)
+	$(Q)rm -rf $(BUILD)/deb
+	$(Q)$(MAKE) -s install PREFIX=/usr DESTDIR=$(abspath $(BUILD))/deb
+	$(Q)install -d $(BUILD)/deb/DEBIAN
+	$(Q)printf '%s\n' 'Package: sockaccel' 'Version: $(DEB_VERSION)' \
+		'Architecture: $(shell dpkg --print-architecture)' \
+		'Maintainer: sockaccel developers <sockaccel@localhost>' \
+		'Depends: libbpf1, libelf1, zlib1g, libcap2' 'Section: net' 'Priority: optional' \
+		'Description: local TCP acceleration for cgroups, invisible to the programs' \
+		' Connections between processes of attached cgroups skip the TCP/IP stack' \
+		' (sock_ops + sk_msg, bpf_msg_redirect_hash) where that is provably' \
+		' invisible to them.' > $(BUILD)/deb/DEBIAN/control
+	$(Q)dpkg-deb --root-owner-group --build $(BUILD)/deb \
+		$(BUILD)/sockaccel_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb > /dev/null
 
 clean:
 	$(call msg,CLEAN,$(BUILD))

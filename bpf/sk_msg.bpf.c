@@ -3,22 +3,30 @@
  * sk_msg: runs on every sendmsg()/sendfile() of an inserted socket and
  * decides, per message, whether the bytes go straight into the peer's
  * psock queue (redirect) or down the TCP stack (pass). The rules keep the
- * byte stream and the peer's syscall results identical to plain TCP:
+ * byte stream and the peer's syscall results identical to plain TCP; each
+ * is a function of its name, checked in this order by sockaccel_sk_msg():
  *
- *  1. Order. Redirected bytes are read before sk_receive_queue
- *     (tcp_bpf_recvmsg()), so redirect only when no byte of this direction
- *     is on the stack: all acked (snd_una == write_seq) and all read by the
- *     peer (copied_seq == rcv_nxt). Stack after redirect is always safe.
- *  2. Reader. Redirect only into a peer that reads nonblocking, with
- *     SO_RCVLOWAT <= 1 and no ancillary receive data, since
- *     tcp_bpf_recvmsg() serves none of those.
- *  3. Memory. Redirected bytes bypass the receive window; stop when the
- *     peer holds backlog_limit unread bytes (backlog_active while it keeps
- *     reading, as TCP's receive buffer grows for a reader that reads) and
- *     let TCP flow control take over; rule 1 brings the direction back
- *     once it drains.
- *  4. Identity. The peer's public record must prove it is the other end
- *     of this connection before the first byte.
+ *  0. sender_ok(): this socket's own sends may leave TCP (not blocking,
+ *     not shut down, no ULP / SO_ZEROCOPY / transmit timestamps).
+ *  4. pair_with_peer(): identity. The peer's public record must prove it
+ *     is the other end of this connection before the first byte.
+ *     peer_stays(): the peer is not leaving and no stop was put on the
+ *     connection (stop.bpf.h).
+ *  2. reader_ok(): redirect only into a peer that reads nonblocking, with
+ *     SO_RCVLOWAT <= 1, no peek offset, no ULP and no ancillary receive
+ *     data, since tcp_bpf_recvmsg() serves none of those.
+ *  1. stack_drained(): order. Redirected bytes are read before
+ *     sk_receive_queue (tcp_bpf_recvmsg()), so redirect only when no byte
+ *     of this direction is on the stack: all acked (snd_una == write_seq)
+ *     and all read by the peer (copied_seq == rcv_nxt). Stack after
+ *     redirect is always safe.
+ *  3. backlog_ok(): memory. Redirected bytes bypass the receive window;
+ *     stop when the peer holds backlog_limit of unread bytes and queued
+ *     messages (backlog_active while it keeps reading, as TCP's receive
+ *     buffer grows for a reader that reads), or its charge could fail,
+ *     and let TCP flow control take over; rule 1 brings the direction
+ *     back once it drains.
+ * Then note_small_write(), wait_for_peer_lock() and redirect().
  *
  * Never SK_DROP: a refused redirect is a pass, never an EACCES.
  */
@@ -48,7 +56,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* A peer that read within this long still counts as reading (rule 3). */
 #define SA_READER_ACTIVE_NS	(20 * 1000 * 1000ull)
 
-/* Rule 2: would the peer read these bytes exactly as from TCP? */
+/* Rule 2, reader_ok(): would the peer read these bytes exactly as from TCP? */
 static __always_inline __u32 reader_ok(struct tcp_sock *peer, const struct sa_sock_state *st,
 				       const struct sa_config *cfg)
 {
@@ -315,34 +323,18 @@ static __always_inline void wait_for_peer_lock(struct tcp_sock *peer, struct sa_
 	__sync_fetch_and_sub(&self_rec->lock_waiters, 1);
 }
 
-SEC("sk_msg")
-int sockaccel_sk_msg(struct sk_msg_md *msg)
+/*
+ * This socket's own state: why its sends must go through TCP, SA_R_NONE
+ * if they need not.
+ */
+static __always_inline __u32 sender_ok(struct sa_sock_state *st, struct tcp_sock *self,
+				       const struct sa_config *cfg)
 {
-	struct sa_sock_state *st;
-	struct sa_conn_key peer_key;
-	struct tcp_sock *self, *peer;
-	struct sa_counters *c;
-	struct sa_config *cfg;
-	struct bpf_sock *bsk = msg->sk;
-	__u32 size = msg->size, reason;
-	__u64 cost;
-	long unread;
+	__u32 reason;
 
-	if (!bsk)
-		return SK_PASS;
-	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
-	cfg = sa_config();
-	if (!st || !cfg)
-		return SK_PASS;
-	c = bpf_map_lookup_elem(&sockaccel_stats, &st->slot);
-	self = bpf_skc_to_tcp_sock(bsk);
-	if (!c || !self)
-		return SK_PASS;
-	st->msgs++;
 	/* Left the sockhash in the middle of this sendmsg(): TCP from here. */
 	if (st->flags & SA_SF_EVICTED)
-		return pass(st, c, cfg, st->leave_reason, size);
-
+		return st->leave_reason;
 	/*
 	 * This socket turned blocking (fcntl() after a nonblocking connect):
 	 * its own reads are what is at risk. Send through TCP so a segment
@@ -350,169 +342,182 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 	 * socket out of the sockhash as soon as that is safe.
 	 */
 	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(self) == 0)
-		return pass(st, c, cfg, SA_R_SELF_BLOCKING, size);
+		return SA_R_SELF_BLOCKING;
 	if (st->flags & SA_SF_EVICT_REQ)
-		return pass(st, c, cfg, st->leave_reason, size);
+		return st->leave_reason;
 	/*
 	 * After shutdown(SHUT_WR) (or once closing) tcp_sendmsg_locked()
 	 * fails with EPIPE; a redirect would deliver the bytes after the
 	 * FIN. Let TCP answer.
 	 */
 	if (self->inet_conn.icsk_inet.sk.sk_shutdown & SA_SEND_SHUTDOWN)
-		return pass(st, c, cfg, SA_R_SHUTDOWN, size);
+		return SA_R_SHUTDOWN;
 	/* A ULP, SO_ZEROCOPY or transmit timestamps: only TCP serves them. */
 	reason = sa_tx_mode_reason(self);
-	if (reason != SA_R_NONE) {
-		request_leave(st, reason);
-		return pass(st, c, cfg, reason, size);
-	}
-
-	sa_peer_key(&st->key, &peer_key);
-
-	if (!(st->flags & SA_SF_PAIRED)) {
-		struct sa_peer *rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
-
-		if (!rec && wait_for_peer_record(st, &peer_key, c))
-			rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
-
-		/*
-		 * No peer will ever pair: it is remote or not accelerated (no
-		 * record some time after establishment; a local server end
-		 * is inserted within microseconds), or it was not inserted
-		 * (declined), or it left. Pass, and ask maybe_leave() to take
-		 * this socket out: tcp_bpf's pass path is slower than TCP's.
-		 */
-		if (!rec) {
-			c->c[SA_C_LOOKUP_MISSES]++;
-			if (bpf_ktime_get_ns() - st->established_ns < SA_PEER_GRACE_NS)
-				return pass(st, c, cfg, SA_R_PEER_MISSING, size);
-			request_leave(st, SA_R_PEER_GONE);
-			return pass(st, c, cfg, SA_R_PEER_GONE, size);
-		}
-		if (rec->flags & (SA_PF_EVICTED | SA_PF_DECLINED)) {
-			request_leave(st, SA_R_PEER_GONE);
-			return pass(st, c, cfg, SA_R_PEER_GONE, size);
-		}
-		reason = verify_peer(st, rec, cfg);
-		if (reason != SA_R_NONE)
-			return pass(st, c, cfg, reason, size);
-		/*
-		 * Announce before the first redirect decision; maybe_leave()
-		 * claims the record with a compare-and-swap, so exactly one
-		 * of the two wins: either the peer leaves and we never
-		 * redirect to it, or it stays for good.
-		 */
-		if (__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT) &
-		    (SA_PF_EVICTED | SA_PF_DECLINED)) {
-			request_leave(st, SA_R_PEER_GONE);
-			return pass(st, c, cfg, SA_R_PEER_GONE, size);
-		}
-		st->peer_addr = rec->sk_addr;
-		st->flags |= SA_SF_PAIRED;
-		st->paired_ns = bpf_ktime_get_ns();
-		if (rec->netns_cookie != st->netns_cookie)
-			st->flags |= SA_SF_CROSS_NETNS;
-		if (rec->flags & SA_PF_LISTENER_NB)
-			st->flags |= SA_SF_PEER_PREACCEPT;
-	}
-
-	/*
-	 * peer_addr stays readable until the peer's tcp_sock is freed, and a
-	 * freed peer is no longer under peer_key; bpf_msg_redirect_hash()
-	 * below is the liveness check, and a failed lookup is a pass.
-	 */
-	peer = sa_tcp_sock_at(st->peer_addr);
-
-	/*
-	 * The peer is leaving (maybe_leave()): from now on every verdict
-	 * passes, and this socket follows it out. The full barrier orders
-	 * this sendmsg()'s psock reference (taken in tcp_bpf_sendmsg())
-	 * before the read of the beacon: the leaving side reads that
-	 * reference count after raising the beacon.
-	 */
-	sa_full_barrier(&st->passed_run);
-	if (SA_RD(peer, bpf_sock_ops_cb_flags) & SA_LEAVING_BEACON) {
-		request_leave(st, SA_R_PEER_GONE);
-		return pass(st, c, cfg, SA_R_PEER_GONE, size);
-	}
-	/*
-	 * The guard marked the connection (splice reader, urgent data,
-	 * forced out): the same barrier orders this read after this
-	 * sendmsg()'s psock reference, which the guard reads after its mark.
-	 */
-	reason = sa_guard_reason(st, cfg);
-	if (reason != SA_R_NONE) {
-		request_leave(st, reason);
-		return pass(st, c, cfg, reason, size);
-	}
-
-	reason = reader_ok(peer, st, cfg);
 	if (reason != SA_R_NONE)
-		return pass(st, c, cfg, reason, size);
+		request_leave(st, reason);
+	return reason;
+}
 
-	/* Rule 1: no byte of this direction left on the stack. */
-	if (self->snd_una != self->write_seq || SA_RD(peer, copied_seq) != SA_RD(peer, rcv_nxt))
-		return pass(st, c, cfg, SA_R_STACK_PENDING, size);
+/*
+ * Rule 4: the peer's public record proves it is the other end of this
+ * connection, once, before the first redirected byte; then its address
+ * is cached (st->peer_addr). SA_R_NONE once paired.
+ */
+static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
+					    const struct sa_conn_key *peer_key,
+					    struct sa_counters *c, const struct sa_config *cfg)
+{
+	struct sa_peer *rec;
+	__u32 reason;
 
-	/* Rule 3. */
-	unread = sa_unread_redirected(peer, cfg);
-	if (unread < 0 || charge_may_fail(self, peer, size, cfg))
-		return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
-	cost = queued_cost(st, unread, size);
-	if (cost > cfg->backlog_limit) {
-		/*
-		 * Only this socket redirects to the peer, so what the peer has
-		 * read is what was sent minus what is still queued. Past the
-		 * idle limit, go on only if that grew in the last
-		 * SA_READER_ACTIVE_NS (a reader on a shared CPU may not run
-		 * for a few ms while this sender does).
-		 */
-		__u64 consumed = st->bytes_redirected - unread;
-		__u64 now = bpf_ktime_get_ns();
-
-		if (consumed != st->peer_consumed) {
-			st->peer_consumed = consumed;
-			st->peer_read_ns = now;
-		}
-		/*
-		 * A reader that has not read once since pairing is starting,
-		 * not stopped: a client writing right after connect() can
-		 * queue backlog_limit before its server is scheduled to accept
-		 * and read. It gets SA_READER_ACTIVE_NS from pairing, up to
-		 * twice backlog_limit (a reader that never reads holds no
-		 * more than that).
-		 */
-		if (!consumed && now - st->paired_ns <= SA_READER_ACTIVE_NS &&
-		    cost <= 2 * cfg->backlog_limit)
-			goto backlog_ok;
-		if (now - st->peer_read_ns > SA_READER_ACTIVE_NS || cost > cfg->backlog_active) {
-			if ((__u64)unread + size <= cfg->backlog_limit)
-				c->c[SA_C_MSG_BOUND]++;
-			return pass(st, c, cfg, SA_R_PEER_BACKLOG, size);
-		}
-	}
-
-backlog_ok:
+	if (st->flags & SA_SF_PAIRED)
+		return SA_R_NONE;
+	rec = bpf_map_lookup_elem(&sockaccel_peers, peer_key);
+	if (!rec && wait_for_peer_record(st, peer_key, c))
+		rec = bpf_map_lookup_elem(&sockaccel_peers, peer_key);
 	/*
-	 * A stream of small writes that keeps finding the reader behind is
-	 * cheaper on plain TCP: leave when three quarters of a window did.
-	 * This message still goes the fast path; the next ones pass, and
-	 * their first segment lets maybe_leave() act.
+	 * No peer will ever pair: it is remote or not accelerated (no record
+	 * some time after establishment; a local server end is inserted
+	 * within microseconds), or it was not inserted (declined), or it
+	 * left. Pass, and ask maybe_leave() to take this socket out:
+	 * tcp_bpf's pass path is slower than TCP's.
 	 */
-	if (size < SA_SMALL_MSG) {
-		st->small_msgs++;
-		if (unread > 0)
-			st->small_behind++;
-		if (st->small_msgs >= SA_SMALL_WINDOW) {
-			if (4 * st->small_behind >= 3 * st->small_msgs)
-				request_leave(st, SA_R_SMALL_STREAM);
-			st->small_msgs = 0;
-			st->small_behind = 0;
-		}
+	if (!rec) {
+		c->c[SA_C_LOOKUP_MISSES]++;
+		if (bpf_ktime_get_ns() - st->established_ns < SA_PEER_GRACE_NS)
+			return SA_R_PEER_MISSING;
+		request_leave(st, SA_R_PEER_GONE);
+		return SA_R_PEER_GONE;
 	}
+	if (rec->flags & (SA_PF_EVICTED | SA_PF_DECLINED)) {
+		request_leave(st, SA_R_PEER_GONE);
+		return SA_R_PEER_GONE;
+	}
+	reason = verify_peer(st, rec, cfg);
+	if (reason != SA_R_NONE)
+		return reason;
+	/*
+	 * Announce before the first redirect decision; maybe_leave() claims
+	 * the record with a compare-and-swap, so exactly one of the two wins:
+	 * either the peer leaves and we never redirect to it, or it stays
+	 * for good.
+	 */
+	if (__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT) & (SA_PF_EVICTED | SA_PF_DECLINED)) {
+		request_leave(st, SA_R_PEER_GONE);
+		return SA_R_PEER_GONE;
+	}
+	st->peer_addr = rec->sk_addr;
+	st->flags |= SA_SF_PAIRED;
+	st->paired_ns = bpf_ktime_get_ns();
+	if (rec->netns_cookie != st->netns_cookie)
+		st->flags |= SA_SF_CROSS_NETNS;
+	if (rec->flags & SA_PF_LISTENER_NB)
+		st->flags |= SA_SF_PEER_PREACCEPT;
+	return SA_R_NONE;
+}
 
-	wait_for_peer_lock(peer, st, &peer_key, cfg, c);
-	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &peer_key, BPF_F_INGRESS) != SK_PASS) {
+/*
+ * The peer is leaving (maybe_leave(): its beacon), or the guard, the
+ * sockopt program or the operator stopped the connection: every verdict
+ * passes from now on and this socket follows it out. The full barrier
+ * orders this sendmsg()'s psock reference (taken in tcp_bpf_sendmsg())
+ * before both reads: the leaving side and the stops read that reference
+ * count after raising the beacon or setting the stop.
+ */
+static __always_inline __u32 peer_stays(struct sa_sock_state *st, struct tcp_sock *peer,
+					const struct sa_config *cfg)
+{
+	__u32 reason;
+
+	sa_full_barrier(&st->passed_run);
+	reason = SA_RD(peer, bpf_sock_ops_cb_flags) & SA_LEAVING_BEACON ? SA_R_PEER_GONE
+									 : sa_guard_reason(st, cfg);
+	if (reason != SA_R_NONE)
+		request_leave(st, reason);
+	return reason;
+}
+
+/* Rule 1: no byte of this direction left on the stack. */
+static __always_inline bool stack_drained(struct tcp_sock *self, struct tcp_sock *peer)
+{
+	return self->snd_una == self->write_seq && SA_RD(peer, copied_seq) == SA_RD(peer, rcv_nxt);
+}
+
+/*
+ * Rule 3: the peer's unread redirected bytes and messages stay under the
+ * backlog limits, and its charge cannot fail. SA_R_NONE if this message
+ * may go; *unread is what the peer held.
+ */
+static __always_inline __u32 backlog_ok(struct sa_sock_state *st, struct tcp_sock *self,
+					struct tcp_sock *peer, __u32 size,
+					const struct sa_config *cfg, struct sa_counters *c,
+					long *unread)
+{
+	__u64 cost, consumed, now;
+
+	*unread = sa_unread_redirected(peer, cfg);
+	if (*unread < 0 || charge_may_fail(self, peer, size, cfg))
+		return SA_R_PEER_BACKLOG;
+	cost = queued_cost(st, *unread, size);
+	if (cost <= cfg->backlog_limit)
+		return SA_R_NONE;
+	/*
+	 * Only this socket redirects to the peer, so what the peer has read
+	 * is what was sent minus what is still queued. Past the idle limit,
+	 * go on only if that grew in the last SA_READER_ACTIVE_NS (a reader
+	 * on a shared CPU may not run for a few ms while this sender does).
+	 */
+	consumed = st->bytes_redirected - *unread;
+	now = bpf_ktime_get_ns();
+	if (consumed != st->peer_consumed) {
+		st->peer_consumed = consumed;
+		st->peer_read_ns = now;
+	}
+	/*
+	 * A reader that has not read once since pairing is starting, not
+	 * stopped: a client writing right after connect() can queue
+	 * backlog_limit before its server is scheduled to accept and read.
+	 * It gets SA_READER_ACTIVE_NS from pairing, up to twice
+	 * backlog_limit (a reader that never reads holds no more than that).
+	 */
+	if (!consumed && now - st->paired_ns <= SA_READER_ACTIVE_NS &&
+	    cost <= 2 * cfg->backlog_limit)
+		return SA_R_NONE;
+	if (now - st->peer_read_ns <= SA_READER_ACTIVE_NS && cost <= cfg->backlog_active)
+		return SA_R_NONE;
+	if ((__u64)*unread + size <= cfg->backlog_limit)
+		c->c[SA_C_MSG_BOUND]++;
+	return SA_R_PEER_BACKLOG;
+}
+
+/*
+ * A stream of small writes that keeps finding the reader behind is
+ * cheaper on plain TCP: leave when three quarters of a window did. This
+ * message still goes the fast path; the next ones pass, and their first
+ * segment lets maybe_leave() act.
+ */
+static __always_inline void note_small_write(struct sa_sock_state *st, __u32 size, long unread)
+{
+	if (size >= SA_SMALL_MSG)
+		return;
+	st->small_msgs++;
+	if (unread > 0)
+		st->small_behind++;
+	if (st->small_msgs >= SA_SMALL_WINDOW) {
+		if (4 * st->small_behind >= 3 * st->small_msgs)
+			request_leave(st, SA_R_SMALL_STREAM);
+		st->small_msgs = 0;
+		st->small_behind = 0;
+	}
+}
+
+/* Hand the message to the peer's psock; a peer that left is a pass. */
+static __always_inline int redirect(struct sk_msg_md *msg, struct sa_sock_state *st,
+				    struct sa_conn_key *peer_key, struct sa_counters *c,
+				    const struct sa_config *cfg, __u32 size)
+{
+	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, peer_key, BPF_F_INGRESS) != SK_PASS) {
 		/* The peer left the sockhash (closed or evicted) for good. */
 		st->flags &= ~SA_SF_PAIRED;
 		request_leave(st, SA_R_PEER_GONE);
@@ -530,4 +535,54 @@ backlog_ok:
 	c->c[SA_C_BYTES_REDIRECTED] += size;
 	/* SK_PASS with msg->sk_redir set is a redirect (sk_psock_map_verd()). */
 	return SK_PASS;
+}
+
+SEC("sk_msg")
+int sockaccel_sk_msg(struct sk_msg_md *msg)
+{
+	struct sa_sock_state *st;
+	struct sa_conn_key peer_key;
+	struct tcp_sock *self, *peer;
+	struct sa_counters *c;
+	struct sa_config *cfg;
+	struct bpf_sock *bsk = msg->sk;
+	__u32 size = msg->size, reason;
+	long unread = 0;
+
+	if (!bsk)
+		return SK_PASS;
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
+	cfg = sa_config();
+	if (!st || !cfg)
+		return SK_PASS;
+	c = bpf_map_lookup_elem(&sockaccel_stats, &st->slot);
+	self = bpf_skc_to_tcp_sock(bsk);
+	if (!c || !self)
+		return SK_PASS;
+	st->msgs++;
+	sa_peer_key(&st->key, &peer_key);
+
+	reason = sender_ok(st, self, cfg);
+	if (reason == SA_R_NONE)
+		reason = pair_with_peer(st, &peer_key, c, cfg);
+	if (reason != SA_R_NONE)
+		return pass(st, c, cfg, reason, size);
+	/*
+	 * peer_addr stays readable until the peer's tcp_sock is freed, and a
+	 * freed peer is no longer under peer_key; bpf_msg_redirect_hash() is
+	 * the liveness check, and a failed lookup is a pass.
+	 */
+	peer = sa_tcp_sock_at(st->peer_addr);
+	reason = peer_stays(st, peer, cfg);
+	if (reason == SA_R_NONE)
+		reason = reader_ok(peer, st, cfg);
+	if (reason == SA_R_NONE && !stack_drained(self, peer))
+		reason = SA_R_STACK_PENDING;
+	if (reason == SA_R_NONE)
+		reason = backlog_ok(st, self, peer, size, cfg, c, &unread);
+	if (reason != SA_R_NONE)
+		return pass(st, c, cfg, reason, size);
+	note_small_write(st, size, unread);
+	wait_for_peer_lock(peer, st, &peer_key, cfg, c);
+	return redirect(msg, st, &peer_key, c, cfg, size);
 }

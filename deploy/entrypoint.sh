@@ -24,6 +24,9 @@
 #                           /sys/fs/cgroup is mounted; the cgroup2 hierarchy is
 #                           found under it by file system type (it is
 #                           .../unified on hybrid hosts)
+#   SOCKACCEL_METRICS       [:9477] serve `sockaccel metrics` (Prometheus) on
+#                           ADDR:PORT of the pod's own network namespace;
+#                           empty: no metrics
 #   SOCKACCEL_READY_FILE    [/tmp/sockaccel.ready] created once attached
 #
 # For tests only:
@@ -206,6 +209,7 @@ on_signal() {
 	unloading=1
 	log "$1: unloading"
 	[ -n "${sleeper:-}" ] && kill "$sleeper" 2>/dev/null
+	[ -n "${metrics:-}" ] && kill "$metrics" 2>/dev/null
 	rm -f -- "$READY"
 	run "$SA" unload || rc=$?
 	if [ "$rc" -ne 0 ]; then
@@ -257,6 +261,16 @@ main() {
 	done
 	[ ${#list[@]} -eq 0 ] && log "SOCKACCEL_CGROUP=none: loaded, nothing attached"
 
+	METRICS=${SOCKACCEL_METRICS-:9477}
+	if [ -n "$METRICS" ]; then
+		[ "${METRICS#:}" != "$METRICS" ] && METRICS="0.0.0.0$METRICS"
+		if [ "$DRY" = 1 ]; then
+			printf '+ %s metrics --listen %s &\n' "$SA" "$METRICS"
+		else
+			"$SA" metrics --listen "$METRICS" &
+			metrics=$!
+		fi
+	fi
 	if [ "$DRY" = 1 ]; then
 		printf '+ wait for SIGTERM/SIGINT, then: %s unload\n' "$SA"
 		exit 0

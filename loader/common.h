@@ -10,6 +10,10 @@
 /* Global options, set by main.c. */
 extern bool opt_verbose;
 extern bool opt_json;
+/* Config files (config.c): check every argument, change nothing. */
+extern bool opt_dry_run;
+extern const char *err_context;
+extern bool keep_caps;
 
 /* Names of the pinned objects under SA_PIN_ROOT. */
 #define PIN_PROG_SOCKOPS	"sockaccel_sockops"
@@ -61,6 +65,8 @@ int cmd_trace(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_exe(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int load_config(const char *file);
 
 /* Executables (exe.c). */
 void exes_print(FILE *f, bool json);

@@ -349,7 +349,11 @@ int cmd_exe(int argc, char **argv)
 		else
 			return err_msg("invalid action '%s' (accelerate, tcp or learn)", argv[3]), 1;
 	}
-	if (exe_key_of_path(argv[2], &k) || require_caps())
+	if (exe_key_of_path(argv[2], &k))
+		return 1;
+	if (opt_dry_run)
+		return 0;
+	if (require_caps())
 		return 1;
 	if (!is_loaded())
 		return err_msg("sockaccel is not loaded (hint: sockaccel load)"), 1;

@@ -665,10 +665,18 @@ static void usage_load(void)
 	printf("Usage: sockaccel load [--max-sockets N] [--backlog-limit BYTES] [--cross-netns on|off]\n"
 	       "                      [--short-conns tcp|accelerate] [--lock-spin-us N]\n"
 	       "                      [--probation N] [--probation-time MS]\n"
+	       "       sockaccel load --config FILE\n"
 	       "\n"
 	       "Load the programs and maps, pin them under %s and return.\n"
 	       "Nothing is accelerated until a cgroup is attached. Loading again is a\n"
 	       "no-op that only applies the options given.\n"
+	       "\n"
+	       "  --config FILE         one command per line, without \"sockaccel\": load\n"
+	       "                        [OPTIONS], attach --cgroup DIR, policy add|default\n"
+	       "                        --cgroup DIR ..., exe set PATH ACTION; # comments.\n"
+	       "                        Every line is checked before any is applied; the\n"
+	       "                        policies of the cgroups it names are replaced by\n"
+	       "                        its rules, so loading it again changes nothing\n"
 	       "\n"
 	       "  --max-sockets N       sockhash capacity in sockets (default %u); when full,\n"
 	       "                        new connections stay on TCP (insert_failed)\n"
@@ -697,7 +705,8 @@ static void usage_load(void)
 	       "\n"
 	       "Examples:\n"
 	       "  sockaccel load\n"
-	       "  sockaccel load --backlog-limit 8M --cross-netns on\n",
+	       "  sockaccel load --backlog-limit 8M --cross-netns on\n"
+	       "  sockaccel load --config /etc/sockaccel.conf\n",
 	       pin_root(), SA_DEFAULT_MAX_SOCKS, SA_SHORT_MSGS, SA_LOCK_SPIN_NS_MAX / 1000,
 	       SA_LOCK_SPIN_NS_DEFAULT / 1000, SA_PROBATION_CONNS_DEFAULT, SA_PROBATION_MS_DEFAULT);
 }
@@ -708,8 +717,12 @@ int cmd_load(int argc, char **argv)
 	bool now;
 	int lock, err;
 
+	if (argc == 3 && !strcmp(argv[1], "--config"))
+		return load_config(argv[2]) ? 1 : 0;
 	if (parse_load_opts(argc, argv, &o, NULL, NULL, usage_load))
 		return 1;
+	if (opt_dry_run)
+		return 0;
 	if (require_caps() || ensure_bpffs())
 		return 1;
 	lock = lock_acquire();
@@ -831,6 +844,8 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	if (resolve_cgroup(cgroup, pid, path, sizeof(path), &id))
 		return 1;
+	if (opt_dry_run)
+		return 0;
 	if (ensure_bpffs())
 		return 1;
 	lock = lock_acquire();

@@ -25,8 +25,9 @@ static const struct {
 	{ "stats", cmd_stats, "counter totals, or live rates with -w" },
 	{ "trace", cmd_trace, "print connection events until Ctrl-C" },
 	{ "policy", cmd_policy, "per-cgroup include/exclude rules, changed live" },
-	{ "exe", cmd_exe, "executables: which read sockets with splice(), policy" },
+	{ "exe", cmd_exe, "executables kept on TCP (splice, urgent data, ...), policy" },
 	{ "probe", cmd_probe, "run the kernel self-tests and print the findings" },
+	{ "metrics", cmd_metrics, "counters in the Prometheus text format, or served (--listen)" },
 };
 
 void usage_main(FILE *f)

@@ -242,6 +242,8 @@ int cmd_policy(int argc, char **argv)
 		return 1;
 	if (resolve_cgroup(cgroup, pid, path, sizeof(path), &id))
 		return 1;
+	if (opt_dry_run)
+		return 0;
 	lock = lock_acquire();
 	if (lock < 0)
 		return 1;

@@ -30,12 +30,17 @@ static void vprint_lower(const char *prefix, const char *fmt, va_list ap)
 	fprintf(stderr, "%s%s", prefix, buf);
 }
 
+/* "FILE:LINE: " while a config file is read (config.c), else "". */
+const char *err_context = "";
+bool opt_dry_run;
+
 int err_msg(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vprint_lower("sockaccel: ", fmt, ap);
+	fprintf(stderr, "sockaccel: %s", err_context);
+	vprint_lower("", fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return -1;
@@ -47,7 +52,8 @@ int err_errno(int errnum, const char *hint, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vprint_lower("sockaccel: ", fmt, ap);
+	fprintf(stderr, "sockaccel: %s", err_context);
+	vprint_lower("", fmt, ap);
 	va_end(ap);
 	snprintf(e, sizeof(e), "%s", strerror(errnum < 0 ? -errnum : errnum));
 	e[0] = tolower((unsigned char)e[0]);
@@ -105,9 +111,15 @@ int require_caps(void)
 }
 
 /* After the privileged work: keep nothing. Open fds stay usable. */
+bool keep_caps;		/* a config file runs several commands (config.c) */
+
 void drop_caps(void)
 {
-	cap_t caps = cap_init();
+	cap_t caps;
+
+	if (keep_caps)
+		return;
+	caps = cap_init();
 
 	if (caps) {
 		cap_set_proc(caps);

@@ -96,7 +96,7 @@ check "the lock wait ended within 13 s" [ $(( $(date +%s) - t0 )) -le 13 ]
 kill "$LOCK_HOLDER" 2>/dev/null
 
 # --- help
-for c in load attach detach unload status stats trace policy probe exe; do
+for c in load attach detach unload status stats trace policy probe exe metrics; do
 	if "$SA" "$c" --help 2>/dev/null | grep -q "Usage: sockaccel"; then
 		pass "$c --help"
 	else
@@ -160,4 +160,77 @@ log "trace output:"; sed 's/^/    /' "$TR"
 check "trace shows accelerated sockets" grep -q " accelerated " "$TR"
 check "trace shows closes with byte counts" grep -qE "closed .*redirected 1000024 B" "$TR"
 check "trace switched itself off" sh -c "bpftool map dump pinned $PINS/sockaccel_config | grep -q '\"trace\": 0'"
+
+# --- metrics: the Prometheus text format, parsed by Prometheus' own parser
+# (Debian's python3-prometheus-client), equal to stats -j; and served.
+PY=/usr/bin/python3
+MET=$(mktemp); on_exit "rm -f $MET"
+"$SA" metrics > "$MET"
+stats=$("$SA" -j stats)
+if "$PY" -c 'import prometheus_client' 2> /dev/null; then
+	check "metrics parse with prometheus_client, bytes_redirected of the attached cgroup equals stats -j" \
+		"$PY" - "$MET" "$stats" "$CG_A" << 'PY'
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+stats = json.loads(sys.argv[2])
+got = {s.labels["cgroup"]: s.value for s in fams["sockaccel_bytes_redirected"].samples}
+assert got.get(sys.argv[3]) == stats["bytes_redirected"], (got, stats["bytes_redirected"])
+passes = [s for s in fams["sockaccel_passes"].samples if s.labels.get("reason") == "peer_missing"]
+assert passes, "no pass reason samples"
+assert fams["sockaccel_up"].samples[0].value == 1
+PY
+else
+	fail "python3-prometheus-client is missing (apt-get install python3-prometheus-client)"
+fi
+check "metrics --listen refuses port 0 in one line" [ "$("$SA" metrics --listen 127.0.0.1:0 2>&1 | wc -l)" -eq 1 ]
+MPORT=$((20000 + $$ % 20000))
+bg "$SA" metrics --listen "127.0.0.1:$MPORT"
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$MPORT/metrics" > /dev/null && break; sleep 0.1; done
+check "metrics --listen serves /metrics to curl" sh -c "curl -sf http://127.0.0.1:$MPORT/metrics | grep -q '^sockaccel_up 1'"
+check "metrics --listen answers 404 elsewhere" [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nope")" = 404 ]
+# --- load --config: good files applied (twice: no change), bad files
+# refused in one line naming the file and line, with nothing applied.
+"$SA" unload > /dev/null
+CONF=$(mktemp); on_exit "rm -f $CONF"
+cat > "$CONF" << EOF
+# sockaccel for this test
+load --backlog-limit 8M --cross-netns off
+attach --cgroup $CG_A
+attach --cgroup $CG_B
+policy add --cgroup $CG_A exclude --port 8080
+policy add --cgroup $CG_A exclude --remote-addr 10.0.0.0/8
+policy default --cgroup $CG_B exclude
+EOF
+rules() { "$SA" -j policy show --cgroup "$1" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(len(d["rules"]), d["default"])'; }
+ncgroups() { "$SA" -j status | python3 -c 'import json, sys; print(len(json.load(sys.stdin).get("cgroups", [])))'; }
+check "load --config applies a good file" "$SA" load --config "$CONF"
+check "config: both cgroups attached" [ "$(ncgroups)" -eq 2 ]
+check "config: A has its 2 rules ($(rules "$CG_A"))" [ "$(rules "$CG_A")" = "2 include" ]
+check "config: B's default is exclude" [ "$(rules "$CG_B")" = "0 exclude" ]
+check "config: the load option applied" \
+	[ "$("$SA" -j status | python3 -c 'import json, sys; print(json.load(sys.stdin)["backlog_limit"])')" = 8388608 ]
+check "load --config again changes nothing" "$SA" load --config "$CONF"
+check "config applied twice: still 2 rules on A" [ "$(rules "$CG_A")" = "2 include" ]
+"$SA" unload > /dev/null
+# bad_config WHAT LINE TEXT...: TEXT as the file; refused at LINE.
+bad_config() {
+	local what=$1 want=$2 out rc
+	shift 2
+	printf '%s\n' "$@" > "$CONF"
+	out=$("$SA" load --config "$CONF" 2>&1); rc=$?
+	check "bad config ($what): exit 1" [ "$rc" -eq 1 ]
+	check "bad config ($what): one line naming $CONF:$want: $out" \
+		[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 -a -z "${out##*"$CONF:$want:"*}" ]
+	check "bad config ($what): nothing was loaded" [ ! -e "$SOCKACCEL_PIN_ROOT" ]
+}
+bad_config "unknown command" 2 "attach --cgroup $CG_A" "frobnicate"
+bad_config "bad option value" 1 "load --backlog-limit 12x" "attach --cgroup $CG_A"
+bad_config "missing cgroup" 2 "load" "attach --cgroup $CG2/sockaccel-no-such-cgroup"
+bad_config "policy for a cgroup not attached" 2 "attach --cgroup $CG_A" "policy add --cgroup $CG_B exclude --port 1"
+bad_config "bad policy match" 3 "# x" "attach --cgroup $CG_A" "policy add --cgroup $CG_A exclude --port 99999"
+rm -f "$CONF"
+out=$("$SA" load --config "$CONF" 2>&1)
+check "missing config file: one line naming it ($out)" \
+	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 -a -z "${out##*"$CONF"*}" ]
 finish

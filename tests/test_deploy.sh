@@ -83,6 +83,12 @@ def norm(cap):
 
 added = {norm(x) for x in caps.get("add", [])}
 dropped = {norm(x) for x in caps.get("drop", [])}
+ann = meta.get("annotations", {})
+check("metrics: prometheus.io scrape annotations on port 9477",
+      ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == "9477"
+      and ann.get("prometheus.io/path") == "/metrics")
+check("metrics: the container declares port 9477",
+      any(p.get("containerPort") == 9477 for p in c.get("ports", [])))
 check("privileged is explicitly false", sc.get("privileged") is False)
 check("allowPrivilegeEscalation is false", sc.get("allowPrivilegeEscalation") is False)
 check("capabilities add == BPF, PERFMON, NET_ADMIN (got %s)" % sorted(added), added == EXPECTED_CAPS)
@@ -426,8 +432,8 @@ kill -TERM "$BGPID" 2>/dev/null
 wait_real
 rc=$WAIT_RC
 check "signal: SIGTERM ends the entrypoint with status 0 (got $rc)" [ "$rc" -eq 0 ]
-check "signal: load, attach, unload in that order" \
-	[ "$(tr '\n' '|' < "$WORK/sig.log")" = "load --cross-netns on|attach --cgroup $(cg2 v2sd)/kubepods.slice|unload|" ]
+check "signal: load, attach, metrics, unload in that order" \
+	[ "$(tr '\n' '|' < "$WORK/sig.log")" = "load --cross-netns on|attach --cgroup $(cg2 v2sd)/kubepods.slice|metrics --listen 0.0.0.0:9477|unload|" ]
 check "signal: readiness file removed" test ! -e "$WORK/sig.ready"
 
 # A failed attach: exit non-zero and leave nothing loaded behind.
