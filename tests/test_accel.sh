@@ -61,16 +61,21 @@ done
 # so only the race could move a run to TCP.
 RACE_RUNS=${SA_RACE_RUNS:-20}
 RACE_BYTES=$(( ${SA_RACE_MB:-200} * 1000 * 1000 ))
+# On the fast path means >= 90% of the bytes redirected: a reader that
+# falls behind by backlog_limit on a busy machine moves a few MB to TCP by
+# design (rule 3), which is not the race.
 pm0=$(counter peer_missing) w0=$(counter peer_waits) wn0=$(counter peer_wait_ns)
-segs_list= slow=0
+segs_list= pct_list= slow=0
 for i in $(seq "$RACE_RUNS"); do
+	r0=$(counter bytes_redirected)
 	s=$(BYTES=$RACE_BYTES WRITE_SIZE=1048576 transfer "$CG_ON" 127.0.0.1:0 127.0.0.1)
-	segs_list="$segs_list $s"
-	[ "${s/*failed*/99999}" -lt 50 ] || slow=$((slow + 1))
+	pct=$(( ($(counter bytes_redirected) - r0) * 100 / RACE_BYTES ))
+	segs_list="$segs_list $s" pct_list="$pct_list $pct%"
+	[ "${s/*failed*/x}" != x ] && [ "$pct" -ge 90 ] || slow=$((slow + 1))
 done
 pm1=$(counter peer_missing) w1=$(counter peer_waits) wn1=$(counter peer_wait_ns)
-log "race: $RACE_RUNS runs of $RACE_BYTES bytes, segments:$segs_list; first sends that waited for their server end: $((w1 - w0)), $(( (wn1 - wn0) / 1000 )) us in all"
-check "race: $RACE_RUNS of $RACE_RUNS transfers on the fast path (< 50 segments each)" [ "$slow" -eq 0 ]
+log "race: $RACE_RUNS runs of $RACE_BYTES bytes, segments:$segs_list; redirected:$pct_list; first sends that waited for their server end: $((w1 - w0)), $(( (wn1 - wn0) / 1000 )) us in all"
+check "race: $RACE_RUNS of $RACE_RUNS transfers verified and >= 90% redirected" [ "$slow" -eq 0 ]
 check "race: no send went through TCP for want of its server end (peer_missing)" [ $((pm1 - pm0)) -eq 0 ]
 
 # Nested attachments (a cgroup and its child, the README's own flow: the
