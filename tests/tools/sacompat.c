@@ -48,6 +48,7 @@
 #include <linux/io_uring.h>
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
+#include <linux/tls.h>
 
 /*
  * Every payload byte the application hands to a socket (successful send,
@@ -3121,6 +3122,88 @@ static void case_zerocopy_tx_early(int nb)
 	zerocopy_tx(nb, 1);
 }
 
+/* ------------------------------------------------------------ kTLS */
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+/*
+ * kTLS with fixed keys (no handshake: both ends are this program). AES-GCM
+ * with a fixed key and sequence numbers makes the same records every run,
+ * so the receiver can compare what it read byte for byte. Where the kernel
+ * has no tls module, every call answers ENOENT, plain and accelerated.
+ */
+static int ktls_on(int fd, int dir)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci = { 0 };
+
+	ci.info.version = TLS_1_2_VERSION;
+	ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+	memcpy(ci.key, "0123456789abcdef", sizeof(ci.key));
+	memcpy(ci.iv, "ivivivi!", sizeof(ci.iv));
+	memcpy(ci.salt, "salt", sizeof(ci.salt));
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
+		return -1;
+	return setsockopt(fd, SOL_TLS, dir, &ci, sizeof(ci));
+}
+
+/* FNV-1a over what the reader got: records or plaintext, compared whole. */
+static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
+{
+	while (n--)
+		h = (h ^ *p++) * 0x100000001b3ull;
+	return h;
+}
+
+static void ktls_case(int nb, int both)
+{
+	static uint8_t buf[1 << 16];
+	uint64_t h = 0xcbf29ce484222325ull, got = 0, t0;
+	int c, s, i, r;
+
+	mk_pair(nb, &c, &s);
+	settle();
+	r = ktls_on(c, TLS_TX);
+	oret("client_ktls_tx", r);
+	if (both)
+		oret("server_ktls_rx", ktls_on(s, TLS_RX));
+	for (i = 0; i < 32; i++) {
+		stream_fill(SEED_C, (uint64_t)i * 4096, buf, 4096);
+		if (send_all(c, buf, 4096) != 4096)
+			break;
+	}
+	o("sent=%d", i);
+	t0 = now_ns();
+	while (got < (r ? 32u * 4096 : 32u * 4096 + 32 * 29) && ms_since(t0) < 3000) {
+		ssize_t n = recv(s, buf, sizeof(buf), 0);
+
+		if (n > 0) {
+			h = fnv(h, buf, n);
+			got += n;
+		} else if (n < 0 && errno == EAGAIN) {
+			wait_ev(s, POLLIN, 200);
+		} else {
+			oret("recv_end", n);
+			break;
+		}
+	}
+	/* Userspace TLS readers see records; kTLS readers the plaintext. */
+	o("received=%llu hash=%016llx", (unsigned long long)got, (unsigned long long)h);
+	close(c);
+	close(s);
+}
+
+static void case_ktls_tx(int nb)
+{
+	ktls_case(nb, 0);
+}
+
+static void case_ktls_both(int nb)
+{
+	ktls_case(nb, 1);
+}
+
 static void case_oob(int nb)
 {
 	char b[64];
@@ -3309,6 +3392,10 @@ static const struct tcase cases[] = {
 	BLK("uring_oob", case_uring_oob, 30, "MSG_OOB sent with io_uring (IORING_OP_SEND): SIOCATMARK, recv(MSG_OOB)"),
 	NB("zerocopy_rx", case_zerocopy_rx, "learned", 30, "mmap() + TCP_ZEROCOPY_RECEIVE (recv() for the unaligned rest) after 1 MiB is queued"),
 	BLK("zerocopy_rx", case_zerocopy_rx, 30, "mmap() + TCP_ZEROCOPY_RECEIVE (recv() for the unaligned rest) after 1 MiB is queued"),
+	NB("ktls_tx", case_ktls_tx, "policy", 30, "kTLS sender (TCP_ULP tls + TLS_TX after connect), userspace reader: the records, byte for byte"),
+	BLK("ktls_tx", case_ktls_tx, 30, "kTLS sender (TCP_ULP tls + TLS_TX after connect), userspace reader: the records"),
+	NB("ktls_both", case_ktls_both, "policy", 30, "kTLS on both ends after connect: the plaintext, byte for byte"),
+	BLK("ktls_both", case_ktls_both, 30, "kTLS on both ends after connect: the plaintext"),
 	NB("zerocopy_tx", case_zerocopy_tx, "nb", 30, "SO_ZEROCOPY after connect, 10 MSG_ZEROCOPY sends, completions cover them (a refusal means plain sends)"),
 	BLK("zerocopy_tx", case_zerocopy_tx, 30, "SO_ZEROCOPY after connect, 10 MSG_ZEROCOPY sends, completions cover them"),
 	NB("zerocopy_tx_early", case_zerocopy_tx_early, "policy", 30, "SO_ZEROCOPY before connect (the socket stays on TCP), MSG_ZEROCOPY sends and completions"),
