@@ -5,7 +5,14 @@
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
-BUILD      := build
+# SANITIZE=1: the loader and tools with AddressSanitizer and UBSan, in
+# their own build directory (tests/test_fuzz.sh).
+ifeq ($(SANITIZE),1)
+BUILD      ?= build/san
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD      ?= build
+endif
 CLANG      ?= clang
 CC         ?= gcc
 BPFTOOL    ?= bpftool
@@ -38,6 +45,7 @@ CFLAGS      += -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu11 \
                -I$(BUILD) -Ibpf -MMD -MP
 BPF_CFLAGS  := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
                -I$(BUILD) -Ibpf -MMD -MP
+CFLAGS      += $(SAN_FLAGS)
 LDLIBS      := -lbpf -lelf -lz -lcap
 
 PREFIX     ?= /usr/local

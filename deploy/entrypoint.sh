@@ -24,6 +24,9 @@
 #                           /sys/fs/cgroup is mounted; the cgroup2 hierarchy is
 #                           found under it by file system type (it is
 #                           .../unified on hybrid hosts)
+#   SOCKACCEL_CONTROL_PLANE [tcp] connections to etcd (2379-2380), the API
+#                           server (6443) and the kubelet (10250-10259)
+#                           stay on TCP; "accelerate" includes them
 #   SOCKACCEL_METRICS       [:9477] serve `sockaccel metrics` (Prometheus) on
 #                           ADDR:PORT of the pod's own network namespace;
 #                           empty: no metrics
@@ -257,6 +260,14 @@ main() {
 			# Leave the node as if this pod had never started.
 			run "$SA" unload >/dev/null 2>&1
 			exit 1
+		fi
+		# The control plane's own connections (etcd, the API server and
+		# the kubelet over loopback) stay on TCP unless asked.
+		if [ "${SOCKACCEL_CONTROL_PLANE:-tcp}" = tcp ]; then
+			for ports in 2379-2380 6443 10250-10259; do
+				run "$SA" policy add --cgroup "$t" exclude --port "$ports" ||
+					{ run "$SA" unload >/dev/null 2>&1; exit 1; }
+			done
 		fi
 	done
 	[ ${#list[@]} -eq 0 ] && log "SOCKACCEL_CGROUP=none: loaded, nothing attached"

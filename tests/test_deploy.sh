@@ -433,7 +433,7 @@ wait_real
 rc=$WAIT_RC
 check "signal: SIGTERM ends the entrypoint with status 0 (got $rc)" [ "$rc" -eq 0 ]
 check "signal: load, attach, metrics, unload in that order" \
-	[ "$(tr '\n' '|' < "$WORK/sig.log")" = "load --cross-netns on|attach --cgroup $(cg2 v2sd)/kubepods.slice|metrics --listen 0.0.0.0:9477|unload|" ]
+	[ "$(tr '\n' '|' < "$WORK/sig.log")" = "load --cross-netns on|attach --cgroup $(cg2 v2sd)/kubepods.slice|$(for p in 2379-2380 6443 10250-10259; do printf 'policy add --cgroup %s exclude --port %s|' "$(cg2 v2sd)/kubepods.slice" "$p"; done)metrics --listen 0.0.0.0:9477|unload|" ]
 check "signal: readiness file removed" test ! -e "$WORK/sig.ready"
 
 # A failed attach: exit non-zero and leave nothing loaded behind.
