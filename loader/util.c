@@ -27,7 +27,15 @@ static void vprint_lower(const char *prefix, const char *fmt, va_list ap)
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	buf[0] = tolower((unsigned char)buf[0]);
-	fprintf(stderr, "%s%s", prefix, buf);
+	fputs(prefix, stderr);
+	/* An error is one line: control characters from the user's own
+	 * arguments (a newline in a path) are written as \xNN. */
+	for (const unsigned char *c = (const unsigned char *)buf; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			fprintf(stderr, "\\x%02x", *c);
+		else
+			fputc(*c, stderr);
+	}
 }
 
 /* "FILE:LINE: " while a config file is read (config.c), else "". */

@@ -42,7 +42,8 @@ one() {
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
 		bad=$((bad + 1)); log "exit $rc: sockaccel $(printf '%q ' "$@")"; head -3 "$TMPD/err"; return
 	fi
-	if [ "$rc" -eq 1 ] && [ "$(wc -l < "$TMPD/err")" -gt 1 ]; then
+	# No command at all: the usage, as every command-line tool does.
+	if [ "$rc" -eq 1 ] && [ "$(wc -l < "$TMPD/err")" -gt 1 ] && ! head -1 "$TMPD/err" | grep -q '^Usage: sockaccel '; then
 		bad=$((bad + 1)); log "$(wc -l < "$TMPD/err") error lines: sockaccel $(printf '%q ' "$@")"; head -3 "$TMPD/err"
 	fi
 }
