@@ -216,6 +216,8 @@ static __always_inline __u32 sa_exe_uses_reason(__u32 flags, const struct sa_con
 		return SA_R_FIONREAD_READER;
 	if (flags & SA_EXE_TX_TIMESTAMPS)
 		return SA_R_TX_TIMESTAMPS;
+	if (flags & SA_EXE_ULP)
+		return SA_R_ULP;
 	return SA_R_NONE;
 }
 

@@ -62,8 +62,10 @@ struct sa_exe {
 					    * bpf_probe_write_user(): lockdown) */
 #define SA_EXE_TX_TIMESTAMPS	(1u << 5)  /* asks for transmit timestamps
 					    * (SO_TIMESTAMPING, SCM_TIMESTAMPING) */
+#define SA_EXE_ULP		(1u << 6)  /* sets TCP_ULP (kTLS) on a connected socket */
 #define SA_EXE_UNSAFE		(SA_EXE_SPLICES | SA_EXE_ZEROCOPY_RX | SA_EXE_URGENT | \
-				 SA_EXE_RX_OPTIONS | SA_EXE_FIONREAD | SA_EXE_TX_TIMESTAMPS)
+				 SA_EXE_RX_OPTIONS | SA_EXE_FIONREAD | SA_EXE_TX_TIMESTAMPS | \
+				 SA_EXE_ULP)
 #define SA_PROBATION_CONNS_DEFAULT 8
 #define SA_PROBATION_MS_DEFAULT	1000
 

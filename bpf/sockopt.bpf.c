@@ -14,12 +14,18 @@
  *    numbers completions per pushed fragment, not per call. The refusal
  *    is EOPNOTSUPP, what every socket without zerocopy answers, and every
  *    zerocopy user already handles by copying;
- *  - TCP_ULP (kTLS), TCP_REPAIR and SO_PEEK_OFF are refused while
- *    redirected bytes are unread or in flight (kTLS would hand them to the
- *    reader undecrypted, CRIU would dump them as missing, a peek offset
+ *  - TCP_ULP (kTLS) on an inserted socket is refused with ENOENT, what a
+ *    kernel without the tls module answers (OpenSSL then keeps TLS in
+ *    user space, over the fast path): kTLS would hand redirected bytes
+ *    to its reader undecrypted, and refuses its keys on a socket with a
+ *    psock anyway (do_tls_setsockopt_conf(), EINVAL on 6.1), which this
+ *    program cannot remove (the verifier allows no sockhash update or
+ *    delete in cgroup/setsockopt: may_update_sockmap()). The executable
+ *    is learned (SA_EXE_ULP): its later sockets stay on TCP, with kTLS;
+ *  - TCP_REPAIR and SO_PEEK_OFF are refused while redirected bytes are
+ *    unread or in flight (CRIU would dump them as missing, a peek offset
  *    would skip nothing), with what a kernel without the feature answers
- *    (ENOENT: no such ULP; EPERM; EOPNOTSUPP: TCP before 6.9); otherwise
- *    they go through and the socket leaves the sockhash;
+ *    (EPERM; EOPNOTSUPP: TCP before 6.9); otherwise they go through;
  *  - SO_RCVLOWAT > 1, receive timestamps and TCP_INQ cannot be refused:
  *    they go through, the socket leaves once its queue drained, and bytes
  *    queued before are counted (sockopt_unread);
@@ -87,9 +93,10 @@ static __always_inline bool opt_rule_of(struct bpf_sockopt *ctx, struct opt_rule
 
 	__builtin_memset(r, 0, sizeof(*r));
 	if (level == SA_SOL_TCP && name == SA_TCP_ULP) {
-		r->stop = SA_PF_RX_STOPPED | SA_PF_TX_STOPPED;
 		r->reason = SA_R_ULP;
 		r->refuse = SA_ENOENT;
+		r->always_refuse = true;
+		r->use = SA_EXE_ULP;
 		return true;
 	}
 	if (level == SA_SOL_TCP) {

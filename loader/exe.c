@@ -128,6 +128,7 @@ static const struct {
 	{ SA_EXE_RX_OPTIONS, "rx_options" },
 	{ SA_EXE_FIONREAD, "fionread" },
 	{ SA_EXE_TX_TIMESTAMPS, "tx_timestamps" },
+	{ SA_EXE_ULP, "ulp" },
 };
 
 /* "splice,urgent": the uses in flags, "" if none. */

@@ -182,6 +182,7 @@ learned_use() {
 	splice_* | uring_splice) echo splice ;;
 	zerocopy_rx) echo zerocopy_rx ;;
 	oob | oob_drained | uring_oob) echo urgent ;;
+	ktls_*) echo ulp ;;
 	*) echo rx_options ;;
 	esac
 }
@@ -289,6 +290,13 @@ while read -r name cls to desc; do
 		splice_recv_nb | splice_switch_nb) expect=same counter_of=splice_switches ;;
 		oob_drained_nb | uring_oob_nb) expect=same counter_of=urgent_sends ;;
 		rcvlowat_nb | peek_off_nb) expect=same counter_of=sockopt_stops ;;
+		ktls_tx_nb)
+			# TCP_ULP on an inserted socket: ENOENT, as without the
+			# tls module; the plaintext then arrives byte for byte.
+			expect='client_ktls_tx=-1/ENOENT sent=32 received=131072' counter_of=sockopt_refused ;;
+		ktls_both_nb)
+			expect='client_ktls_tx=-1/ENOENT server_ktls_rx=-1/ENOENT sent=32 received=131072'
+			counter_of=sockopt_refused ;;
 		oob_nb)
 			# The guard sends the urgent byte and all after it through
 			# TCP, but "abc", redirected before it, is still unread when

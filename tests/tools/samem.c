@@ -12,11 +12,18 @@
 #include <poll.h>
 #include <signal.h>
 
+/* Where it was when the alarm rang: the phase, and the stream drained. */
+static volatile const char *phase = "setup";
+static volatile int cur_conn = -1;
+static volatile uint64_t cur_got, cur_sent;
+
 static void on_alarm(int sig)
 {
-	static const char m[] = "samem: timeout\n";
+	char m[160];
+	int n = snprintf(m, sizeof(m), "samem: timeout in %s (connection %d: %llu of %llu bytes read)\n",
+			 phase, cur_conn, (unsigned long long)cur_got, (unsigned long long)cur_sent);
 
-	(void)!write(2, m, sizeof(m) - 1);
+	(void)!write(2, m, n);
 	_exit(3);
 }
 
@@ -99,6 +106,7 @@ int main(int argc, char **argv)
 			die("samem: accept");
 	}
 	usleep(100 * 1000);
+	phase = "fill";
 	slab0 = meminfo_kb("Slab");
 	tm0 = tcp_mem_kb();
 	t0 = now_ns();
@@ -123,9 +131,13 @@ int main(int argc, char **argv)
 	usleep(200 * 1000);
 	slab1 = meminfo_kb("Slab");
 	tm1 = tcp_mem_kb();
+	phase = "drain";
 	for (i = 0; i < conns; i++) {
 		uint64_t got = 0, t1 = now_ns();
 
+		cur_conn = i;
+		cur_sent = sent[i];
+		cur_got = 0;
 		shutdown(cfd[i], SHUT_WR);
 		while (got < sent[i] && now_ns() - t1 < 10e9) {
 			ssize_t n = recv(sfd[i], buf, 65536, 0);
@@ -134,6 +146,7 @@ int main(int argc, char **argv)
 				if (stream_check(i + 1, got, buf, n) >= 0)
 					verified = 0;
 				got += n;
+				cur_got = got;
 			} else if (n == 0) {
 				break;
 			} else {
@@ -142,8 +155,11 @@ int main(int argc, char **argv)
 				poll(&p, 1, 100);
 			}
 		}
-		if (got != sent[i])
+		if (got != sent[i]) {
+			fprintf(stderr, "samem: connection %d: read %llu of %llu bytes\n", i,
+				(unsigned long long)got, (unsigned long long)sent[i]);
 			verified = 0;
+		}
 		close(cfd[i]);
 		close(sfd[i]);
 	}
