@@ -138,13 +138,13 @@ int main(int argc, char **argv)
 	tm1 = tcp_mem_kb();
 	/* A reader's receive memory against its buffer: where redirected
 	 * bytes count in sk_rmem_alloc and sk_rcvbuf does not grow with
-	 * them, TCP drops what follows them (row 15). */
+	 * them, TCP drops what follows them (row 16a). */
 	getsockopt(sfd[0], SOL_SOCKET, SO_MEMINFO, mi, &ml);
 	phase = "drain";
 	/*
 	 * All readers at once, within one deadline: a stream whose tail went
 	 * through TCP may wait for a retransmission (kernel-limitations.md,
-	 * row 15), and those waits must not add up.
+	 * row 16a), and those waits must not add up.
 	 */
 	t0 = now_ns();
 	for (i = 0; i < conns; i++)
