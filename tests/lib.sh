@@ -142,6 +142,11 @@ tcp_out_segs() {
 	fi
 }
 
+# nstat_value NS NAME: an absolute SNMP/netstat counter of the namespace.
+nstat_value() {
+	ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }'
+}
+
 # counter NAME: a total from `sockaccel -j stats` (0 when not loaded).
 counter() {
 	"$SA" -j stats 2>/dev/null | python3 -c '
