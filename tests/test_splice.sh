@@ -227,7 +227,9 @@ red0=$(counter bytes_redirected)
 segs=$(accel_segments "$PORT" 100000000)
 red1=$(counter bytes_redirected)
 log "after all of it: 100 MB in $segs segments, $((red1 - red0)) bytes redirected"
-check "non-splicing program still accelerated: < 50 segments" [ "${segs/failed/99999}" -lt 50 ]
+# Plain TCP makes about 4,500 segments for 100 MB here; a reader that
+# lags on a loaded machine falls back for a moment (backlog_ok()).
+check "non-splicing program still accelerated: < 1000 segments" [ "${segs/failed/99999}" -lt 1000 ]
 check "non-splicing program still accelerated: >= 90% redirected" [ $((red1 - red0)) -ge 90000000 ]
 
 # 7. The residual case is loud, never silent: a relay the operator forces
