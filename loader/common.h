@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <linux/types.h>
 #include "sockaccel.h"
+#include "json.h"
 
 /* Global options, set by main.c. */
 extern bool opt_verbose;
@@ -24,7 +25,10 @@ extern bool keep_caps;
 #define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
 #define PIN_LINK_SOCKOPT	"sockopt-"	/* + cgroup id: a guard's cgroup link */
 
-/* Errors: one lowercase line on stderr; always returns -1 for chaining. */
+/*
+ * Errors: one lowercase line on stderr; with -j, that line is a JSON
+ * object, {"error":"..."}. Always returns -1 for chaining.
+ */
 int err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, with ": <strerror(errnum)>" and an optional hint. */
 int err_errno(int errnum, const char *hint, const char *fmt, ...)
@@ -69,7 +73,8 @@ int cmd_metrics(int argc, char **argv);
 int load_config(const char *file);
 
 /* Executables (exe.c). */
-void exes_print(FILE *f, bool json);
+/* Text on f, or with w, a JSON array. */
+void exes_print(FILE *f, struct json *w);
 int exe_guard_bump(void);
 
 /* Shared between commands. */
@@ -90,7 +95,8 @@ const char *counter_name(unsigned int counter);
 int read_config(struct sa_config *cfg);
 int write_config(const struct sa_config *cfg);
 int read_counters(__u32 slot, struct sa_counters *sum);	/* slot -1: all */
-void kernel_flags_describe(__u32 flags, FILE *f, bool json);
+void kernel_flags_describe(__u32 flags, FILE *f);
+void kernel_flags_json(struct json *w, __u32 flags);
 
 /* Help texts print on stdout, exit 0. */
 void usage_main(FILE *f);

@@ -155,36 +155,44 @@ static const char *exe_state(const struct sa_exe *e, const struct sa_config *cfg
 	return "trusted";
 }
 
-static void json_str(FILE *f, const char *s)
+/* One executable of exe list -j; e is all zeroes for one never seen. */
+static void exe_json(struct json *w, const struct sa_exe_key *k, const struct sa_exe *e,
+		     const char *path, int pid, const char *state, __u32 action)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
+	char comm[17], uses[96];
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	memcpy(comm, e->comm, 16);
+	comm[16] = 0;
+	json_start_object(w);
+	json_field_str(w, "path", path);
+	json_field_str(w, "comm", comm);
+	json_key(w, "pid");
+	json_s64(w, pid);
+	json_field_u64(w, "dev", k->dev);
+	json_field_u64(w, "ino", k->ino);
+	json_field_str(w, "state", state);
+	json_field_str(w, "policy", action_name(action));
+	json_field_str(w, "uses", exe_uses_str(e->flags, uses, sizeof(uses)));
+	json_field_u64(w, "conns", e->conns);
+	json_field_u64(w, "splices", e->splices);
+	json_field_u64(w, "kills", e->kills);
+	json_end(w);
 }
 
 /*
  * Executables that read with splice() or have a policy (all learned ones
  * with -v): status's "executables" section, or a JSON array.
  */
-void exes_print(FILE *f, bool json)
+void exes_print(FILE *f, struct json *w)
 {
 	int efd = open_pinned_map("sockaccel_exes"), pfd = open_pinned_map("sockaccel_exe_policy");
 	struct sa_exe_key k, next, *prev = NULL;
 	struct sa_config cfg;
-	bool have_cfg = read_config(&cfg) == 0, first = true;
+	bool have_cfg = read_config(&cfg) == 0;
 	int shown = 0, learned = 0;
 
-	if (json)
-		fprintf(f, "[");
+	if (w)
+		json_start_array(w);
 	while (efd >= 0 && bpf_map_get_next_key(efd, prev, &next) == 0) {
 		struct sa_exe e;
 		__u32 action = SA_EXE_LEARN;
@@ -200,32 +208,24 @@ void exes_print(FILE *f, bool json)
 			bpf_map_lookup_elem(pfd, &k, &action);
 		if (!(e.flags & SA_EXE_UNSAFE) && action == SA_EXE_LEARN && !opt_verbose)
 			continue;
-		exe_uses_str(e.flags, uses, sizeof(uses));
 		exe_path(&k, path, sizeof(path), &pid);
+		shown++;
+		if (w) {
+			exe_json(w, &k, &e, path, pid, exe_state(&e, &cfg, have_cfg), action);
+			continue;
+		}
+		exe_uses_str(e.flags, uses, sizeof(uses));
 		if (pid)
 			snprintf(pidbuf, sizeof(pidbuf), " pid %d", pid);
 		memcpy(comm, e.comm, 16);
 		comm[16] = 0;
-		shown++;
-		if (json) {
-			fprintf(f, "%s{\"path\":", first ? "" : ",");
-			json_str(f, path);
-			fprintf(f, ",\"comm\":");
-			json_str(f, comm);
-			fprintf(f, ",\"pid\":%d,\"dev\":%u,\"ino\":%llu,\"state\":\"%s\",\"policy\":\"%s\","
-				"\"uses\":\"%s\",\"conns\":%u,\"splices\":%u,\"kills\":%u}",
-				pid, k.dev, (unsigned long long)k.ino, exe_state(&e, &cfg, have_cfg),
-				action_name(action), uses, e.conns, e.splices, e.kills);
-			first = false;
-		} else {
-			fprintf(f, "    %-9s %s%s (comm %s, dev %u:%u ino %llu): uses %s, %u splice() "
-				"calls, %u kills, %u connections%s%s\n",
-				exe_state(&e, &cfg, have_cfg), path[0] ? path : "not running",
-				pidbuf, comm, k.dev >> 20, k.dev & 0xfffff, (unsigned long long)k.ino,
-				uses[0] ? uses : "none", e.splices, e.kills, e.conns,
-				action != SA_EXE_LEARN ? ", policy " : "",
-				action != SA_EXE_LEARN ? action_name(action) : "");
-		}
+		fprintf(f, "    %-9s %s%s (comm %s, dev %u:%u ino %llu): uses %s, %u splice() "
+			"calls, %u kills, %u connections%s%s\n",
+			exe_state(&e, &cfg, have_cfg), path[0] ? path : "not running",
+			pidbuf, comm, k.dev >> 20, k.dev & 0xfffff, (unsigned long long)k.ino,
+			uses[0] ? uses : "none", e.splices, e.kills, e.conns,
+			action != SA_EXE_LEARN ? ", policy " : "",
+			action != SA_EXE_LEARN ? action_name(action) : "");
 	}
 	/* Policies for executables never seen yet. */
 	prev = NULL;
@@ -242,21 +242,17 @@ void exes_print(FILE *f, bool json)
 			continue;
 		exe_path(&k, path, sizeof(path), &pid);
 		shown++;
-		if (json) {
-			fprintf(f, "%s{\"path\":", first ? "" : ",");
-			json_str(f, path);
-			fprintf(f, ",\"comm\":\"\",\"pid\":%d,\"dev\":%u,\"ino\":%llu,\"state\":\"unseen\","
-				"\"policy\":\"%s\",\"uses\":\"\",\"conns\":0,\"splices\":0,\"kills\":0}",
-				pid, k.dev, (unsigned long long)k.ino, action_name(action));
-			first = false;
+		if (w) {
+			memset(&e, 0, sizeof(e));
+			exe_json(w, &k, &e, path, pid, "unseen", action);
 		} else {
 			fprintf(f, "    %-9s %s (dev %u:%u ino %llu), policy %s\n", "unseen",
 				path[0] ? path : "not running", k.dev >> 20, k.dev & 0xfffff,
 				(unsigned long long)k.ino, action_name(action));
 		}
 	}
-	if (json)
-		fprintf(f, "]");
+	if (w)
+		json_end(w);
 	else if (!shown)
 		fprintf(f, "    none of %d seen uses TCP sockets in ways the fast path cannot serve\n",
 			learned);
@@ -331,9 +327,14 @@ int cmd_exe(int argc, char **argv)
 			return 1;
 		if (!is_loaded() && access(state_root(), F_OK))
 			return err_msg("sockaccel is not loaded (hint: sockaccel load)"), 1;
-		exes_print(stdout, opt_json);
-		if (opt_json)
-			printf("\n");
+		if (opt_json) {
+			struct json w;
+
+			json_init(&w, stdout);
+			exes_print(stdout, &w);
+		} else {
+			exes_print(stdout, NULL);
+		}
 		return 0;
 	}
 	if (strcmp(verb, "set") && strcmp(verb, "forget"))

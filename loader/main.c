@@ -46,7 +46,7 @@ void usage_main(FILE *f)
 		   "Options:\n"
 		   "  -v  show libbpf's log\n"
 		   "  -V  --version: sockaccel's and libbpf's versions\n"
-		   "  -j  JSON output (status, stats, trace, policy, probe)\n"
+		   "  -j  JSON output (status, stats, trace, policy, probe, exe list; errors)\n"
 		   "  -h  this help; COMMAND --help for each command\n"
 		   "\n"
 		   "Examples:\n"
@@ -55,6 +55,23 @@ void usage_main(FILE *f)
 		   "  sockaccel -j status\n"
 		   "  sockaccel stats -w\n"
 		   "  sockaccel unload\n");
+}
+
+static void print_version(void)
+{
+	struct json w;
+
+	if (!opt_json) {
+		printf("sockaccel %s (libbpf %u.%u)\n", SA_VERSION,
+		       libbpf_major_version(), libbpf_minor_version());
+		return;
+	}
+	json_init(&w, stdout);
+	json_start_object(&w);
+	json_field_str(&w, "version", SA_VERSION);
+	json_key(&w, "libbpf");
+	json_strf(&w, "%u.%u", libbpf_major_version(), libbpf_minor_version());
+	json_end(&w);
 }
 
 int main(int argc, char **argv)
@@ -69,15 +86,8 @@ int main(int argc, char **argv)
 			opt_json = true;
 		else if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help"))
 			return usage_main(stdout), 0;
-		else if (!strcmp(argv[a], "-V") || !strcmp(argv[a], "--version")) {
-			if (opt_json)
-				printf("{\"version\":\"%s\",\"libbpf\":\"%u.%u\"}\n", SA_VERSION,
-				       libbpf_major_version(), libbpf_minor_version());
-			else
-				printf("sockaccel %s (libbpf %u.%u)\n", SA_VERSION,
-				       libbpf_major_version(), libbpf_minor_version());
-			return 0;
-		}
+		else if (!strcmp(argv[a], "-V") || !strcmp(argv[a], "--version"))
+			return print_version(), 0;
 		else
 			return err_msg("unknown option '%s' (see: sockaccel --help)", argv[a]), 1;
 		a++;

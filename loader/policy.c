@@ -109,60 +109,107 @@ static void fmt_addr(const __u32 *a6, __u8 prefix, char *buf, size_t len)
 	}
 }
 
-static void show(const char *path, const struct sa_policy *p)
-{
-	char a[80];
-	__u32 i;
+/* A rule's matches in the order they are shown: JSON key, text label. */
+static const struct {
+	__u32 bit;
+	const char *key;
+	const char *label;
+} rule_matches[] = {
+	{ SA_RULE_PORT, "port", "port" },
+	{ SA_RULE_LOCAL_PORT, "local_port", "local port" },
+	{ SA_RULE_REMOTE_PORT, "remote_port", "remote port" },
+	{ SA_RULE_LOCAL_ADDR, "local_addr", "local addr" },
+	{ SA_RULE_REMOTE_ADDR, "remote_addr", "remote addr" },
+};
 
-	if (opt_json) {
-		printf("{\"cgroup\":\"%s\",\"default\":\"%s\",\"rules\":[", path,
-		       p->default_action == SA_ACT_EXCLUDE ? "exclude" : "include");
-	} else {
-		printf("policy of %s (default %s)\n", path,
-		       p->default_action == SA_ACT_EXCLUDE ? "exclude" : "include");
-		if (!p->nr_rules)
-			printf("  no rules\n");
+#define NR_RULE_MATCHES	(sizeof(rule_matches) / sizeof(rule_matches[0]))
+
+/* "8080-8080", "10.0.0.0/8": what match bit of r requires. */
+static void match_value(const struct sa_rule *r, __u32 bit, char *buf, size_t len)
+{
+	switch (bit) {
+	case SA_RULE_PORT:
+	case SA_RULE_LOCAL_PORT:
+		snprintf(buf, len, "%u-%u", r->local_port_lo, r->local_port_hi);
+		break;
+	case SA_RULE_REMOTE_PORT:
+		snprintf(buf, len, "%u-%u", r->remote_port_lo, r->remote_port_hi);
+		break;
+	case SA_RULE_LOCAL_ADDR:
+		fmt_addr(r->local_addr6, r->local_prefix, buf, len);
+		break;
+	default:
+		fmt_addr(r->remote_addr6, r->remote_prefix, buf, len);
+		break;
 	}
+}
+
+static const char *action_str(__u32 action)
+{
+	return action == SA_ACT_EXCLUDE ? "exclude" : "include";
+}
+
+static void show_json(const char *path, const struct sa_policy *p)
+{
+	struct json w;
+	char v[80];
+	__u32 i;
+	size_t m;
+
+	json_init(&w, stdout);
+	json_start_object(&w);
+	json_field_str(&w, "cgroup", path);
+	json_field_str(&w, "default", action_str(p->default_action));
+	json_key(&w, "rules");
+	json_start_array(&w);
+	for (i = 0; i < p->nr_rules && i < SA_MAX_RULES; i++) {
+		const struct sa_rule *r = &p->rules[i];
+
+		json_start_object(&w);
+		json_field_str(&w, "action", action_str(r->action));
+		for (m = 0; m < NR_RULE_MATCHES; m++) {
+			if (!(r->match & rule_matches[m].bit))
+				continue;
+			match_value(r, rule_matches[m].bit, v, sizeof(v));
+			json_field_str(&w, rule_matches[m].key, v);
+		}
+		json_end(&w);
+	}
+	json_end(&w);
+	json_end(&w);
+}
+
+static void show_text(const char *path, const struct sa_policy *p)
+{
+	char v[80];
+	__u32 i;
+	size_t m;
+
+	printf("policy of %s (default %s)\n", path, action_str(p->default_action));
+	if (!p->nr_rules)
+		printf("  no rules\n");
 	for (i = 0; i < p->nr_rules && i < SA_MAX_RULES; i++) {
 		const struct sa_rule *r = &p->rules[i];
 		bool first = true;
 
-		if (opt_json)
-			printf("%s{\"action\":\"%s\"", i ? "," : "",
-			       r->action == SA_ACT_EXCLUDE ? "exclude" : "include");
-		else
-			printf("  %u: %s", i + 1, r->action == SA_ACT_EXCLUDE ? "exclude" : "include");
-#define SEP (opt_json ? "," : (first ? " " : " and "))
-		if (r->match & SA_RULE_PORT) {
-			printf(opt_json ? "%s\"port\":\"%u-%u\"" : "%sport %u-%u", SEP,
-			       r->local_port_lo, r->local_port_hi);
+		printf("  %u: %s", i + 1, action_str(r->action));
+		for (m = 0; m < NR_RULE_MATCHES; m++) {
+			if (!(r->match & rule_matches[m].bit))
+				continue;
+			match_value(r, rule_matches[m].bit, v, sizeof(v));
+			printf("%s%s %s", first ? " " : " and ", rule_matches[m].label, v);
 			first = false;
 		}
-		if (r->match & SA_RULE_LOCAL_PORT) {
-			printf(opt_json ? "%s\"local_port\":\"%u-%u\"" : "%slocal port %u-%u", SEP,
-			       r->local_port_lo, r->local_port_hi);
-			first = false;
-		}
-		if (r->match & SA_RULE_REMOTE_PORT) {
-			printf(opt_json ? "%s\"remote_port\":\"%u-%u\"" : "%sremote port %u-%u", SEP,
-			       r->remote_port_lo, r->remote_port_hi);
-			first = false;
-		}
-		if (r->match & SA_RULE_LOCAL_ADDR) {
-			fmt_addr(r->local_addr6, r->local_prefix, a, sizeof(a));
-			printf(opt_json ? "%s\"local_addr\":\"%s\"" : "%slocal addr %s", SEP, a);
-			first = false;
-		}
-		if (r->match & SA_RULE_REMOTE_ADDR) {
-			fmt_addr(r->remote_addr6, r->remote_prefix, a, sizeof(a));
-			printf(opt_json ? "%s\"remote_addr\":\"%s\"" : "%sremote addr %s", SEP, a);
-			first = false;
-		}
-#undef SEP
-		printf(opt_json ? "}" : (first ? " everything\n" : "\n"));
+		printf(first ? " everything\n" : "\n");
 	}
+}
+
+static void show(const char *path, const struct sa_policy *p)
+{
 	if (opt_json)
-		printf("]}\n");
+		show_json(path, p);
+	else
+		show_text(path, p);
 }
 
 int cmd_policy(int argc, char **argv)
@@ -291,7 +338,7 @@ int cmd_policy(int argc, char **argv)
 		show(path, &pol);
 	else
 		info_msg("policy of %s updated (%u rules, default %s)", path, pol.nr_rules,
-			 pol.default_action == SA_ACT_EXCLUDE ? "exclude" : "include");
+			 action_str(pol.default_action));
 	ret = 0;
 out:
 	if (cg_map >= 0)

@@ -297,12 +297,13 @@ out:
 				 bpf_map__fd(skel->maps.probe_socks), BPF_SK_MSG_VERDICT);
 	sockaccel_probe__destroy(skel);
 	if (report && ret == 0) {
-		if (opt_json) {
-			kernel_flags_describe(*flags, stdout, true);
-			printf("\n");
-		} else {
-			kernel_flags_describe(*flags, stdout, false);
-		}
+		struct json w;
+
+		json_init(&w, stdout);
+		if (opt_json)
+			kernel_flags_json(&w, *flags);
+		else
+			kernel_flags_describe(*flags, stdout);
 	}
 	return ret;
 }

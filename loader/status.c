@@ -121,24 +121,27 @@ int read_counters(__u32 slot, struct sa_counters *sum)
 	return 0;
 }
 
-void kernel_flags_describe(__u32 flags, FILE *f, bool json)
+void kernel_flags_json(struct json *w, __u32 flags)
+{
+	json_start_object(w);
+	json_field_bool(w, "recv_waits_safely", flags & SA_KF_RECV_WAITS_SAFELY);
+	json_field_bool(w, "fionread_counts_redirected", flags & SA_KF_FIONREAD);
+	json_field_bool(w, "fionread_counts_tcp", flags & SA_KF_FIONREAD_STACK);
+	json_field_bool(w, "splice_reads_redirected", flags & SA_KF_SPLICE_READS_PSOCK);
+	json_field_bool(w, "rmem_counts_redirected", flags & SA_KF_RMEM_COUNTS_REDIRECTED);
+	json_field_str(w, "reads", flags & SA_KF_CORE_READS ? "probe_read" : "rdonly_cast");
+	json_field_str(w, "sk_msg_attach", flags & SA_KF_PROG_ATTACH ? "prog_attach" : "link");
+	json_field_bool(w, "ioctl_fixup", flags & SA_KF_IOCTL_FIXUP);
+	json_end(w);
+}
+
+void kernel_flags_describe(__u32 flags, FILE *f)
 {
 	bool waits = flags & SA_KF_RECV_WAITS_SAFELY, fion = flags & SA_KF_FIONREAD;
 	bool fion_stack = flags & SA_KF_FIONREAD_STACK, splice = flags & SA_KF_SPLICE_READS_PSOCK;
 	bool rmem = flags & SA_KF_RMEM_COUNTS_REDIRECTED, core = flags & SA_KF_CORE_READS;
 	bool prog_attach = flags & SA_KF_PROG_ATTACH, fixup = flags & SA_KF_IOCTL_FIXUP;
 
-	if (json) {
-		fprintf(f, "{\"recv_waits_safely\":%s,\"fionread_counts_redirected\":%s,"
-			"\"fionread_counts_tcp\":%s,\"splice_reads_redirected\":%s,"
-			"\"rmem_counts_redirected\":%s,\"reads\":\"%s\",\"sk_msg_attach\":\"%s\","
-			"\"ioctl_fixup\":%s}",
-			waits ? "true" : "false", fion ? "true" : "false",
-			fion_stack ? "true" : "false", splice ? "true" : "false",
-			rmem ? "true" : "false", core ? "probe_read" : "rdonly_cast",
-			prog_attach ? "prog_attach" : "link", fixup ? "true" : "false");
-		return;
-	}
 	fprintf(f, "  kernel       blocking reads: %s\n",
 		waits ? "safe (tcp_bpf_recvmsg waits again after wakeups)"
 		      : "unsafe (tcp_bpf_recvmsg returns EAGAIN on wakeups): blocking sockets stay on TCP");
@@ -157,18 +160,19 @@ void kernel_flags_describe(__u32 flags, FILE *f, bool json)
 		       : "does not read redirected bytes: splice readers stay on TCP (guard)");
 }
 
-static void print_counters_json(const struct sa_counters *c)
+static void counters_json(struct json *w, const struct sa_counters *c)
 {
 	int i;
 
-	printf("{");
+	json_start_object(w);
 	for (i = 0; i < SA_C_REASON_BASE; i++)
-		printf("%s\"%s\":%llu", i ? "," : "", counter_names[i], (unsigned long long)c->c[i]);
-	printf(",\"pass_reasons\":{");
+		json_field_u64(w, counter_name(i), c->c[i]);
+	json_key(w, "pass_reasons");
+	json_start_object(w);
 	for (i = 1; i < SA_R_MAX; i++)
-		printf("%s\"%s\":%llu", i > 1 ? "," : "", reason_names[i],
-		       (unsigned long long)c->c[SA_C_REASON_BASE + i]);
-	printf("}}");
+		json_field_u64(w, reason_name(i), c->c[SA_C_REASON_BASE + i]);
+	json_end(w);
+	json_end(w);
 }
 
 static void human_bytes(__u64 b, char *buf, size_t len)
@@ -222,15 +226,139 @@ static void usage_status(void)
 	       "  sockaccel -j status | jq .cgroups\n");
 }
 
+/* status -j up to the cgroups array, which is left open. */
+static void status_json_head(struct json *w, const struct sa_config *cfg,
+			     const struct sa_counters *all, unsigned int nsocks, __u32 max)
+{
+	int i;
+
+	json_start_object(w);
+	json_field_bool(w, "loaded", true);
+	json_field_str(w, "pin_root", pin_root());
+	json_key(w, "programs");
+	json_start_object(w);
+	json_field_u64(w, "sock_ops_id", prog_id(PIN_PROG_SOCKOPS));
+	json_field_u64(w, "sk_msg_id", prog_id(PIN_PROG_SK_MSG));
+	json_end(w);
+	json_field_u64(w, "sockets", nsocks);
+	json_field_u64(w, "max_sockets", max);
+	json_field_u64(w, "backlog_limit", cfg->backlog_limit);
+	json_field_u64(w, "backlog_active", cfg->backlog_active);
+	json_field_bool(w, "cross_netns", cfg->allow_cross_netns);
+	json_field_str(w, "short_conns", cfg->skip_short ? "tcp" : "accelerate");
+	json_field_u64(w, "lock_spin_us", cfg->lock_spin_ns / 1000);
+	json_key(w, "kernel");
+	kernel_flags_json(w, cfg->kernel_flags);
+	json_key(w, "probation");
+	json_start_object(w);
+	json_field_u64(w, "conns", cfg->probation_conns);
+	json_field_u64(w, "ms", cfg->probation_ns / 1000000);
+	json_end(w);
+	json_key(w, "guard");
+	json_start_object(w);
+	json_field_str(w, "splice", cfg->kernel_flags & SA_KF_SPLICE_READS_PSOCK ?
+		       "not_needed" : "guarded");
+	for (i = SA_C_SPLICE_READS; i <= SA_C_IOCTL_FIXES; i++)
+		json_field_u64(w, counter_name(i), all->c[i]);
+	json_end(w);
+	json_key(w, "executables");
+	exes_print(stdout, w);
+	json_key(w, "cgroups");
+	json_start_array(w);
+}
+
+static void status_text_head(const struct sa_config *cfg, const struct sa_counters *all,
+			     unsigned int nsocks, __u32 max)
+{
+	printf("sockaccel loaded: %s\n", pin_root());
+	printf("  programs     sock_ops id %u, sk_msg id %u\n", prog_id(PIN_PROG_SOCKOPS),
+	       prog_id(PIN_PROG_SK_MSG));
+	printf("  sockets      %u on the fast path (capacity %u)\n", nsocks, max);
+	printf("  backlog      %llu bytes per idle receiver, %llu while it reads\n",
+	       (unsigned long long)cfg->backlog_limit, (unsigned long long)cfg->backlog_active);
+	printf("  cross-netns  %s\n", cfg->allow_cross_netns ? "on" : "off");
+	printf("  short conns  %s\n", cfg->skip_short ? "left on TCP" : "accelerated");
+	printf("  lock spin    %u us\n", cfg->lock_spin_ns / 1000);
+	kernel_flags_describe(cfg->kernel_flags, stdout);
+	printf("  probation    %u connections and %llu ms per new executable\n",
+	       cfg->probation_conns, (unsigned long long)(cfg->probation_ns / 1000000));
+	printf("  guard        splice() from TCP sockets: %llu calls, %llu switched to TCP safely, "
+	       "%llu readers killed, %llu unsure\n"
+	       "               MSG_OOB sends: %llu, %llu while the peer held unread bytes\n",
+	       (unsigned long long)all->c[SA_C_SPLICE_READS],
+	       (unsigned long long)all->c[SA_C_SPLICE_SWITCHES],
+	       (unsigned long long)all->c[SA_C_SPLICE_KILLS],
+	       (unsigned long long)all->c[SA_C_SPLICE_UNSURE],
+	       (unsigned long long)all->c[SA_C_URGENT_SENDS],
+	       (unsigned long long)all->c[SA_C_URGENT_UNREAD]);
+	printf("               mmap() of TCP sockets (zerocopy receive): %llu, %llu readers killed\n"
+	       "               setsockopt(): %llu took sockets off the fast path, %llu refused, "
+	       "%llu with bytes unread\n"
+	       "               FIONREAD/SIOCATMARK answers corrected: %llu\n",
+	       (unsigned long long)all->c[SA_C_ZEROCOPY_MAPS],
+	       (unsigned long long)all->c[SA_C_ZEROCOPY_KILLS],
+	       (unsigned long long)all->c[SA_C_SOCKOPT_STOPS],
+	       (unsigned long long)all->c[SA_C_SOCKOPT_REFUSED],
+	       (unsigned long long)all->c[SA_C_SOCKOPT_UNREAD],
+	       (unsigned long long)all->c[SA_C_IOCTL_FIXES]);
+	if (all->c[SA_C_SPLICE_KILLS] + all->c[SA_C_ZEROCOPY_KILLS])
+		printf("               WARNING: %llu readers were killed: they spliced or mapped\n"
+		       "               sockets holding bytes they cannot read (see: sockaccel exe list)\n",
+		       (unsigned long long)(all->c[SA_C_SPLICE_KILLS] + all->c[SA_C_ZEROCOPY_KILLS]));
+	printf("  executables  using TCP sockets in ways the fast path cannot serve (stay on TCP),\n"
+	       "               or with a policy:\n");
+	exes_print(stdout, NULL);
+}
+
+static void cgroup_json(struct json *w, const char *path, __u64 id, __u32 slot,
+			const struct sa_counters *c)
+{
+	json_start_object(w);
+	json_field_str(w, "path", path);
+	json_field_u64(w, "id", id);
+	json_field_u64(w, "slot", slot);
+	json_key(w, "counters");
+	counters_json(w, c);
+	json_end(w);
+}
+
+static void cgroup_text(bool first, const char *path, __u64 id, __u32 slot,
+			const struct sa_counters *c)
+{
+	char r[32], p[32];
+
+	if (first)
+		printf("  cgroups\n");
+	human_bytes(c->c[SA_C_BYTES_REDIRECTED], r, sizeof(r));
+	human_bytes(c->c[SA_C_BYTES_PASSED], p, sizeof(p));
+	printf("    %s (id %llu, slot %u): sockets added %llu, redirected %s, passed %s\n",
+	       path, (unsigned long long)id, slot, (unsigned long long)c->c[SA_C_SOCKS_ADDED], r, p);
+}
+
+static void status_not_loaded(void)
+{
+	struct json w;
+
+	if (!opt_json) {
+		printf("sockaccel: not loaded\n");
+		return;
+	}
+	json_init(&w, stdout);
+	json_start_object(&w);
+	json_field_bool(&w, "loaded", false);
+	json_end(&w);
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct sa_config cfg = {};
 	struct sa_counters all;
 	struct bpf_map_info minfo = {};
 	__u32 mlen = sizeof(minfo);
-	int socks, cgs, n = 0, i;
+	int socks, cgs, n = 0;
 	__u64 key, *prev = NULL;
 	unsigned int nsocks;
+	struct json w;
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 		return usage_status(), 0;
@@ -238,13 +366,8 @@ int cmd_status(int argc, char **argv)
 		return err_msg("unexpected argument '%s' (see: sockaccel status --help)", argv[1]), 1;
 	if (require_caps())
 		return 1;
-	if (!is_loaded()) {
-		if (opt_json)
-			printf("{\"loaded\":false}\n");
-		else
-			printf("sockaccel: not loaded\n");
-		return 0;
-	}
+	if (!is_loaded())
+		return status_not_loaded(), 0;
 	socks = open_pinned("sockaccel_socks");
 	cgs = open_pinned("sockaccel_cgroups");
 	if (socks < 0 || cgs < 0 || read_config(&cfg))
@@ -254,68 +377,15 @@ int cmd_status(int argc, char **argv)
 	bpf_obj_get_info_by_fd(socks, &minfo, &mlen);
 	nsocks = count_entries(socks);
 	read_counters(-1, &all);
-	if (opt_json) {
-		printf("{\"loaded\":true,\"pin_root\":\"%s\",\"programs\":{\"sock_ops_id\":%u,\"sk_msg_id\":%u},"
-		       "\"sockets\":%u,\"max_sockets\":%u,\"backlog_limit\":%llu,\"backlog_active\":%llu,"
-		       "\"cross_netns\":%s,\"short_conns\":\"%s\",\"lock_spin_us\":%u,\"kernel\":",
-		       pin_root(), prog_id(PIN_PROG_SOCKOPS), prog_id(PIN_PROG_SK_MSG), nsocks,
-		       minfo.max_entries, (unsigned long long)cfg.backlog_limit,
-		       (unsigned long long)cfg.backlog_active,
-		       cfg.allow_cross_netns ? "true" : "false",
-		       cfg.skip_short ? "tcp" : "accelerate", cfg.lock_spin_ns / 1000);
-		kernel_flags_describe(cfg.kernel_flags, stdout, true);
-		printf(",\"probation\":{\"conns\":%u,\"ms\":%llu},\"guard\":{\"splice\":\"%s\"",
-		       cfg.probation_conns, (unsigned long long)(cfg.probation_ns / 1000000),
-		       cfg.kernel_flags & SA_KF_SPLICE_READS_PSOCK ? "not_needed" : "guarded");
-		for (i = SA_C_SPLICE_READS; i <= SA_C_IOCTL_FIXES; i++)
-			printf(",\"%s\":%llu", counter_names[i], (unsigned long long)all.c[i]);
-		printf("},\"executables\":");
-		exes_print(stdout, true);
-		printf(",\"cgroups\":[");
-	} else {
-		printf("sockaccel loaded: %s\n", pin_root());
-		printf("  programs     sock_ops id %u, sk_msg id %u\n", prog_id(PIN_PROG_SOCKOPS),
-		       prog_id(PIN_PROG_SK_MSG));
-		printf("  sockets      %u on the fast path (capacity %u)\n", nsocks, minfo.max_entries);
-		printf("  backlog      %llu bytes per idle receiver, %llu while it reads\n",
-		       (unsigned long long)cfg.backlog_limit, (unsigned long long)cfg.backlog_active);
-		printf("  cross-netns  %s\n", cfg.allow_cross_netns ? "on" : "off");
-		printf("  short conns  %s\n", cfg.skip_short ? "left on TCP" : "accelerated");
-		printf("  lock spin    %u us\n", cfg.lock_spin_ns / 1000);
-		kernel_flags_describe(cfg.kernel_flags, stdout, false);
-		printf("  probation    %u connections and %llu ms per new executable\n",
-		       cfg.probation_conns, (unsigned long long)(cfg.probation_ns / 1000000));
-		printf("  guard        splice() from TCP sockets: %llu calls, %llu switched to TCP safely, "
-		       "%llu readers killed, %llu unsure\n"
-		       "               MSG_OOB sends: %llu, %llu while the peer held unread bytes\n",
-		       (unsigned long long)all.c[SA_C_SPLICE_READS],
-		       (unsigned long long)all.c[SA_C_SPLICE_SWITCHES],
-		       (unsigned long long)all.c[SA_C_SPLICE_KILLS],
-		       (unsigned long long)all.c[SA_C_SPLICE_UNSURE],
-		       (unsigned long long)all.c[SA_C_URGENT_SENDS],
-		       (unsigned long long)all.c[SA_C_URGENT_UNREAD]);
-		printf("               mmap() of TCP sockets (zerocopy receive): %llu, %llu readers killed\n"
-		       "               setsockopt(): %llu took sockets off the fast path, %llu refused, "
-		       "%llu with bytes unread\n"
-		       "               FIONREAD/SIOCATMARK answers corrected: %llu\n",
-		       (unsigned long long)all.c[SA_C_ZEROCOPY_MAPS],
-		       (unsigned long long)all.c[SA_C_ZEROCOPY_KILLS],
-		       (unsigned long long)all.c[SA_C_SOCKOPT_STOPS],
-		       (unsigned long long)all.c[SA_C_SOCKOPT_REFUSED],
-		       (unsigned long long)all.c[SA_C_SOCKOPT_UNREAD],
-		       (unsigned long long)all.c[SA_C_IOCTL_FIXES]);
-		if (all.c[SA_C_SPLICE_KILLS] + all.c[SA_C_ZEROCOPY_KILLS])
-			printf("               WARNING: %llu readers were killed: they spliced or mapped\n"
-			       "               sockets holding bytes they cannot read (see: sockaccel exe list)\n",
-			       (unsigned long long)(all.c[SA_C_SPLICE_KILLS] + all.c[SA_C_ZEROCOPY_KILLS]));
-		printf("  executables  using TCP sockets in ways the fast path cannot serve (stay on TCP),\n"
-		       "               or with a policy:\n");
-		exes_print(stdout, false);
-	}
+	json_init(&w, stdout);
+	if (opt_json)
+		status_json_head(&w, &cfg, &all, nsocks, minfo.max_entries);
+	else
+		status_text_head(&cfg, &all, nsocks, minfo.max_entries);
 	while (bpf_map_get_next_key(cgs, prev, &key) == 0) {
 		struct sa_cgroup_info info;
 		struct sa_counters c;
-		char path[PATH_MAX], r[32], p[32];
+		char path[PATH_MAX];
 
 		prev = &key;
 		if (bpf_map_lookup_elem(cgs, &key, &info))
@@ -323,26 +393,18 @@ int cmd_status(int argc, char **argv)
 		if (cgroup_path_by_id(key, path, sizeof(path)))
 			snprintf(path, sizeof(path), "(cgroup id %llu, removed)", (unsigned long long)key);
 		read_counters(info.slot, &c);
-		if (opt_json) {
-			printf("%s{\"path\":\"%s\",\"id\":%llu,\"slot\":%u,\"counters\":", n ? "," : "",
-			       path, (unsigned long long)key, info.slot);
-			print_counters_json(&c);
-			printf("}");
-		} else {
-			if (!n)
-				printf("  cgroups\n");
-			human_bytes(c.c[SA_C_BYTES_REDIRECTED], r, sizeof(r));
-			human_bytes(c.c[SA_C_BYTES_PASSED], p, sizeof(p));
-			printf("    %s (id %llu, slot %u): sockets added %llu, redirected %s, passed %s\n",
-			       path, (unsigned long long)key, info.slot,
-			       (unsigned long long)c.c[SA_C_SOCKS_ADDED], r, p);
-		}
+		if (opt_json)
+			cgroup_json(&w, path, key, info.slot, &c);
+		else
+			cgroup_text(!n, path, key, info.slot, &c);
 		n++;
 	}
-	if (opt_json)
-		printf("]}\n");
-	else if (!n)
+	if (opt_json) {
+		json_end(&w);	/* cgroups */
+		json_end(&w);
+	} else if (!n) {
 		printf("  cgroups      none attached (hint: sockaccel attach --cgroup DIR)\n");
+	}
 	close(socks);
 	close(cgs);
 	return 0;
@@ -370,10 +432,31 @@ static void usage_stats(void)
 	       "  sockaccel -j stats\n");
 }
 
+/* stats -j -w: one object per interval, the counters' names as keys. */
+static void rates_json(const struct sa_counters *prev, const struct sa_counters *cur,
+		       double interval)
+{
+	static const unsigned int shown[] = {
+		SA_C_SOCKS_ADDED, SA_C_MSGS_REDIRECTED, SA_C_BYTES_REDIRECTED,
+		SA_C_MSGS_PASSED, SA_C_BYTES_PASSED, SA_C_LOOKUP_MISSES,
+	};
+	struct json w;
+	size_t i;
+
+	json_init(&w, stdout);
+	json_start_object(&w);
+	for (i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+		json_key(&w, counter_name(shown[i]));
+		json_double(&w, (double)(cur->c[shown[i]] - prev->c[shown[i]]) / interval, 1);
+	}
+	json_end(&w);
+}
+
 int cmd_stats(int argc, char **argv)
 {
 	struct sa_counters prev, cur;
 	double interval = 0;
+	struct json w;
 	int i, c;
 
 	if (argc > 1 && !strcmp(argv[1], "--help"))
@@ -414,8 +497,8 @@ int cmd_stats(int argc, char **argv)
 		return err_errno(errno, NULL, "cannot read counters"), 1;
 	if (!interval) {
 		if (opt_json) {
-			print_counters_json(&cur);
-			printf("\n");
+			json_init(&w, stdout);
+			counters_json(&w, &cur);
 			return 0;
 		}
 		for (i = 0; i < SA_C_REASON_BASE; i++)
@@ -442,10 +525,7 @@ int cmd_stats(int argc, char **argv)
 			return err_errno(errno, "was sockaccel unloaded?", "cannot read counters"), 1;
 #define RATE(x) ((double)(cur.c[x] - prev.c[x]) / interval)
 		if (opt_json)
-			printf("{\"socks_added\":%.1f,\"msgs_redirected\":%.1f,\"bytes_redirected\":%.1f,"
-			       "\"msgs_passed\":%.1f,\"bytes_passed\":%.1f,\"lookup_misses\":%.1f}\n",
-			       RATE(SA_C_SOCKS_ADDED), RATE(SA_C_MSGS_REDIRECTED), RATE(SA_C_BYTES_REDIRECTED),
-			       RATE(SA_C_MSGS_PASSED), RATE(SA_C_BYTES_PASSED), RATE(SA_C_LOOKUP_MISSES));
+			rates_json(&prev, &cur, interval);
 		else
 			printf("%10.0f %10.0f %12.0f %10.0f %12.0f %8.0f\n",
 			       RATE(SA_C_SOCKS_ADDED), RATE(SA_C_MSGS_REDIRECTED), RATE(SA_C_BYTES_REDIRECTED),

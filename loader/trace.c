@@ -52,65 +52,110 @@ static const char *event_name(__u32 t)
 	return "unknown";
 }
 
+/* An event about a reader (use learned, reader switched or killed, ...). */
+static void reader_event_json(const struct sa_event *ev, const char *ts, long us,
+			      const char *l, const char *r)
+{
+	char comm[17];
+	struct json w;
+
+	memcpy(comm, ev->comm, 16);
+	comm[16] = 0;
+	json_init(&w, stdout);
+	json_start_object(&w);
+	json_key(&w, "time");
+	json_strf(&w, "%s.%06ld", ts, us);
+	json_field_str(&w, "event", event_name(ev->type));
+	json_field_str(&w, "reason", reason_name(ev->reason));
+	json_field_u64(&w, "pid", ev->pid);
+	json_field_str(&w, "comm", comm);
+	json_field_u64(&w, "exe_dev", ev->exe.dev);
+	json_field_u64(&w, "exe_ino", ev->exe.ino);
+	json_field_str(&w, "local", l);
+	json_field_str(&w, "remote", r);
+	json_field_u64(&w, "unread", ev->unread);
+	json_end(&w);
+}
+
+static void reader_event_text(const struct sa_event *ev, const char *ts, long us,
+			      const char *l, const char *r)
+{
+	char comm[17];
+	size_t i;
+
+	/* comm is any process's to set: print it escaped, for display. */
+	memcpy(comm, ev->comm, 16);
+	comm[16] = 0;
+	for (i = 0; comm[i]; i++)
+		if ((unsigned char)comm[i] < 0x20 || comm[i] == '"' || comm[i] == '\\')
+			comm[i] = '?';
+	printf("%s.%06ld %-14s %s pid %u (%s, exe %u:%u inode %llu) socket %s <-> %s%s\n",
+	       ts, us, event_name(ev->type), reason_name(ev->reason),
+	       ev->pid, comm, ev->exe.dev >> 20, ev->exe.dev & 0xfffff,
+	       (unsigned long long)ev->exe.ino, l, r,
+	       ev->type == SA_EV_READER_KILL ? " KILLED: held unread redirected bytes" :
+	       ev->type == SA_EV_SOCKOPT && ev->unread ? " REFUSED: redirected bytes unread" : "");
+}
+
+/* A connection event: accelerated, passed, evicted, closed. */
+static void conn_event_json(const struct sa_event *ev, const char *ts, long us,
+			    const char *l, const char *r)
+{
+	struct json w;
+
+	json_init(&w, stdout);
+	json_start_object(&w);
+	json_key(&w, "time");
+	json_strf(&w, "%s.%06ld", ts, us);
+	json_field_str(&w, "event", event_name(ev->type));
+	json_field_str(&w, "role", ev->role == SA_ROLE_CLIENT ? "client" : "server");
+	json_field_str(&w, "local", l);
+	json_field_str(&w, "remote", r);
+	json_field_str(&w, "reason", reason_name(ev->reason));
+	json_field_u64(&w, "bytes_redirected", ev->bytes_redirected);
+	json_field_u64(&w, "bytes_passed", ev->bytes_passed);
+	json_end(&w);
+}
+
+static void conn_event_text(const struct sa_event *ev, const char *ts, long us,
+			    const char *l, const char *r)
+{
+	printf("%s.%06ld %-11s %-6s %s %s %s", ts, us, event_name(ev->type),
+	       ev->role == SA_ROLE_CLIENT ? "client" : "server", l,
+	       ev->role == SA_ROLE_CLIENT ? "->" : "<-", r);
+	if (ev->type == SA_EV_PASSED || ev->type == SA_EV_EVICTED)
+		printf(" reason %s", reason_name(ev->reason));
+	if (ev->type == SA_EV_CLOSED)
+		printf(" sent: redirected %llu B, passed %llu B",
+		       (unsigned long long)ev->bytes_redirected,
+		       (unsigned long long)ev->bytes_passed);
+	printf("\n");
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct sa_event *ev = data;
 	char l[80], r[80], ts[32];
 	struct timespec now;
 	struct tm tm;
+	long us;
 
 	if (size < sizeof(*ev))
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	localtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	us = now.tv_nsec / 1000;
 	fmt_endpoint(ev->local_ip6, ev->local_port, l, sizeof(l));
 	fmt_endpoint(ev->remote_ip6, ev->remote_port, r, sizeof(r));
-	if (ev->type >= SA_EV_USE_LEARNED) {
-		char comm[17];
-		size_t i;
-
-		/* comm is any process's to set: print it escaped, for display. */
-		memcpy(comm, ev->comm, 16);
-		comm[16] = 0;
-		for (i = 0; comm[i]; i++)
-			if ((unsigned char)comm[i] < 0x20 || comm[i] == '"' || comm[i] == '\\')
-				comm[i] = '?';
-		if (opt_json)
-			printf("{\"time\":\"%s.%06ld\",\"event\":\"%s\",\"reason\":\"%s\",\"pid\":%u,"
-			       "\"comm\":\"%s\",\"exe_dev\":%u,\"exe_ino\":%llu,\"local\":\"%s\","
-			       "\"remote\":\"%s\",\"unread\":%u}\n",
-			       ts, now.tv_nsec / 1000, event_name(ev->type), reason_name(ev->reason),
-			       ev->pid, comm, ev->exe.dev, (unsigned long long)ev->exe.ino, l, r,
-			       ev->unread);
-		else
-			printf("%s.%06ld %-14s %s pid %u (%s, exe %u:%u inode %llu) socket %s <-> %s%s\n",
-			       ts, now.tv_nsec / 1000, event_name(ev->type), reason_name(ev->reason),
-			       ev->pid, comm, ev->exe.dev >> 20, ev->exe.dev & 0xfffff,
-			       (unsigned long long)ev->exe.ino, l, r,
-			       ev->type == SA_EV_READER_KILL ? " KILLED: held unread redirected bytes" :
-			       ev->type == SA_EV_SOCKOPT && ev->unread ? " REFUSED: redirected bytes unread" : "");
-		fflush(stdout);
-		return 0;
-	}
-	if (opt_json) {
-		printf("{\"time\":\"%s.%06ld\",\"event\":\"%s\",\"role\":\"%s\",\"local\":\"%s\","
-		       "\"remote\":\"%s\",\"reason\":\"%s\",\"bytes_redirected\":%llu,\"bytes_passed\":%llu}\n",
-		       ts, now.tv_nsec / 1000, event_name(ev->type),
-		       ev->role == SA_ROLE_CLIENT ? "client" : "server", l, r, reason_name(ev->reason),
-		       (unsigned long long)ev->bytes_redirected, (unsigned long long)ev->bytes_passed);
-	} else {
-		printf("%s.%06ld %-11s %-6s %s %s %s", ts, now.tv_nsec / 1000, event_name(ev->type),
-		       ev->role == SA_ROLE_CLIENT ? "client" : "server", l,
-		       ev->role == SA_ROLE_CLIENT ? "->" : "<-", r);
-		if (ev->type == SA_EV_PASSED || ev->type == SA_EV_EVICTED)
-			printf(" reason %s", reason_name(ev->reason));
-		if (ev->type == SA_EV_CLOSED)
-			printf(" sent: redirected %llu B, passed %llu B",
-			       (unsigned long long)ev->bytes_redirected,
-			       (unsigned long long)ev->bytes_passed);
-		printf("\n");
-	}
+	if (ev->type >= SA_EV_USE_LEARNED && opt_json)
+		reader_event_json(ev, ts, us, l, r);
+	else if (ev->type >= SA_EV_USE_LEARNED)
+		reader_event_text(ev, ts, us, l, r);
+	else if (opt_json)
+		conn_event_json(ev, ts, us, l, r);
+	else
+		conn_event_text(ev, ts, us, l, r);
 	fflush(stdout);
 	return 0;
 }

@@ -21,54 +21,82 @@
 #include <sys/capability.h>
 #include "common.h"
 
-static void vprint_lower(const char *prefix, const char *fmt, va_list ap)
-{
-	char buf[1024];
+/* "FILE:LINE: " while a config file is read (config.c), else "". */
+const char *err_context = "";
+bool opt_dry_run;
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	buf[0] = tolower((unsigned char)buf[0]);
-	fputs(prefix, stderr);
-	/* An error is one line: control characters from the user's own
-	 * arguments (a newline in a path) are written as \xNN. */
-	for (const unsigned char *c = (const unsigned char *)buf; *c; c++) {
+/*
+ * -j: a script reads stderr too, so the error is one JSON object holding
+ * the very text the plain line would (the writer escapes what it must).
+ */
+static void err_json(const char *msg, const char *sys, const char *hint)
+{
+	struct json w;
+
+	json_init(&w, stderr);
+	json_start_object(&w);
+	json_key(&w, "error");
+	json_strf(&w, "%s%s%s%s%s%s", err_context, msg, sys ? ": " : "", sys ? sys : "",
+		  hint ? " (hint: " : "", hint ? ")" : "");
+	json_end(&w);
+}
+
+/*
+ * msg is what the command formatted, sys strerror()'s part. An error is
+ * one line: control characters from the user's own arguments (a newline
+ * in a path) are written as \xNN.
+ */
+static void err_print(const char *msg, const char *sys, const char *hint)
+{
+	const unsigned char *c;
+
+	if (opt_json) {
+		err_json(msg, sys, hint);
+		return;
+	}
+	fprintf(stderr, "sockaccel: %s", err_context);
+	for (c = (const unsigned char *)msg; *c; c++) {
 		if (*c < 0x20 || *c == 0x7f)
 			fprintf(stderr, "\\x%02x", *c);
 		else
 			fputc(*c, stderr);
 	}
+	if (sys)
+		fprintf(stderr, ": %s", sys);
+	if (hint)
+		fprintf(stderr, " (hint: %s)", hint);
+	fputc('\n', stderr);
 }
 
-/* "FILE:LINE: " while a config file is read (config.c), else "". */
-const char *err_context = "";
-bool opt_dry_run;
+static void vformat_lower(char *buf, size_t len, const char *fmt, va_list ap)
+{
+	vsnprintf(buf, len, fmt, ap);
+	buf[0] = tolower((unsigned char)buf[0]);
+}
 
 int err_msg(const char *fmt, ...)
 {
+	char buf[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "sockaccel: %s", err_context);
-	vprint_lower("", fmt, ap);
+	vformat_lower(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	err_print(buf, NULL, NULL);
 	return -1;
 }
 
 int err_errno(int errnum, const char *hint, const char *fmt, ...)
 {
-	char e[128];
+	char buf[1024], e[128];
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "sockaccel: %s", err_context);
-	vprint_lower("", fmt, ap);
+	vformat_lower(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	snprintf(e, sizeof(e), "%s", strerror(errnum < 0 ? -errnum : errnum));
 	e[0] = tolower((unsigned char)e[0]);
-	fprintf(stderr, ": %s", e);
-	if (hint)
-		fprintf(stderr, " (hint: %s)", hint);
-	fputc('\n', stderr);
+	err_print(buf, e, hint);
 	return -1;
 }
 

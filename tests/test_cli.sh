@@ -233,4 +233,43 @@ rm -f "$CONF"
 out=$("$SA" load --config "$CONF" 2>&1)
 check "missing config file: one line naming it ($out)" \
 	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 -a -z "${out##*"$CONF"*}" ]
+# --- -j: names are escaped, not pasted: a cgroup whose name holds a quote
+# and a backslash; errors are one JSON object on stderr.
+CG_Q="$(new_cgroup cli-json)/a\"b\\c"
+mkdir "$CG_Q" || die "cannot create $CG_Q"
+# Run before the harness removes the parent (on_exit runs first, LIFO).
+on_exit "'$SA' detach --cgroup '$CG_Q'; rmdir '$CG_Q'"
+JS=$(mktemp); on_exit "rm -f $JS"
+attach "$CG_Q"
+"$SA" policy add --cgroup "$CG_Q" exclude --port 8080 > /dev/null
+"$SA" -j status > "$JS"
+check "-j status with a quote and a backslash in a cgroup name is JSON" python3 -m json.tool "$JS" /dev/null
+check "-j status names that cgroup exactly" python3 -c '
+import json, sys
+assert sys.argv[2] in [c["path"] for c in json.load(open(sys.argv[1]))["cgroups"]]' "$JS" "$CG_Q"
+"$SA" -j policy show --cgroup "$CG_Q" > "$JS"
+check "-j policy show of that cgroup is JSON" python3 -m json.tool "$JS" /dev/null
+check "-j policy show names that cgroup exactly, with its rule" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["cgroup"] == sys.argv[2] and d["rules"] == [{"action": "exclude", "port": "8080-8080"}], d' "$JS" "$CG_Q"
+check "detach the quoted cgroup" "$SA" detach --cgroup "$CG_Q"
+"$SA" unload > /dev/null
+# is_json_error FILE [TEXT]: FILE is one JSON object whose only key is
+# "error" (whose value holds TEXT).
+is_json_error() {
+	python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert list(d) == ["error"] and sys.argv[2] in d["error"], d' "$1" "${2:-}"
+}
+expect_error "-j error" '^\{"error":"cgroup /nonexistent: no such file' \
+	"$SA" -j policy show --cgroup /nonexistent
+check "-j error is a JSON object with an error key" is_json_error "$ERR"
+expect_error "-j error with a newline in the argument" '^\{"error":.*\\u000a' \
+	"$SA" -j attach --cgroup "$(printf '/nonexistent/a\nb')"
+check "-j error keeps the newline, escaped" is_json_error "$ERR" $'/nonexistent/a\nb'
+expect_error "plain error with a newline in the argument still escapes it as \\x0a" \
+	'^sockaccel: cgroup /nonexistent/a\\x0ab: no such file' \
+	"$SA" attach --cgroup "$(printf '/nonexistent/a\nb')"
 finish
