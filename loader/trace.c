@@ -7,11 +7,14 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
@@ -174,13 +177,81 @@ static void usage_trace(void)
 	       "  sockaccel -j trace --duration 10\n");
 }
 
+
+/*
+ * Events flow while any trace session runs. Each holds a shared flock on
+ * its pin root's trace file (named by a hash of the pin root, beside the
+ * command lock) for its whole life (the kernel drops it when
+ * a session is killed), and the last one out, whose exclusive flock then
+ * succeeds, turns tracing off: two trace.sh sessions no longer switch
+ * each other off. The config is rewritten under the command lock, so a
+ * session never writes back options a concurrent load changed.
+ */
+static int trace_session_join(void)
+{
+	unsigned long long h = 0xcbf29ce484222325ull;	/* FNV-1a of the pin root */
+	const char *c;
+	char path[64];
+	struct stat st;
+	int fd, i;
+
+	for (c = pin_root(); *c; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+	snprintf(path, sizeof(path), "/run/sockaccel.trace.%016llx", h);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && (errno == EROFS || errno == EACCES)) {	/* read-only root (deploy/) */
+		snprintf(path, sizeof(path), "/tmp/sockaccel.trace.%016llx", h);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	if (fd < 0)
+		return err_errno(errno, NULL, "cannot open %s", path);
+	if (fstat(fd, &st) || st.st_uid != geteuid()) {
+		close(fd);
+		return err_msg("%s is owned by uid %u, not by this user: refusing to use it",
+			       path, (unsigned int)st.st_uid);
+	}
+	/* Only a session that is leaving holds it exclusively, briefly. */
+	for (i = 0; i < 200; i++) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK)
+			break;
+		usleep(10 * 1000);
+	}
+	err_errno(errno, NULL, "cannot lock %s", path);
+	close(fd);
+	return -1;
+}
+
+static int set_trace(__u32 on)
+{
+	struct sa_config cfg;
+	int lock = lock_acquire(), err = -1;
+
+	if (lock < 0)
+		return -1;
+	if (read_config(&cfg) == 0) {
+		cfg.trace = on;
+		err = write_config(&cfg);
+	}
+	close(lock);
+	return err;
+}
+
+static void trace_session_leave(int fd)
+{
+	flock(fd, LOCK_UN);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && is_loaded())
+		set_trace(0);
+	close(fd);
+}
+
 int cmd_trace(int argc, char **argv)
 {
 	struct ring_buffer *rb = NULL;
-	struct sa_config cfg;
 	double duration = 0;
 	struct timespec start, now;
-	int fd, i, ret = 1;
+	int fd, i, ret = 1, session = -1;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
@@ -207,10 +278,8 @@ int cmd_trace(int argc, char **argv)
 		err_errno(errno, NULL, "cannot map event ring buffer");
 		goto out;
 	}
-	if (read_config(&cfg))
-		goto out;
-	cfg.trace = 1;
-	if (write_config(&cfg))
+	session = trace_session_join();
+	if (session < 0 || set_trace(1))
 		goto out;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -231,10 +300,8 @@ int cmd_trace(int argc, char **argv)
 	ring_buffer__consume(rb);
 	ret = 0;
 out:
-	if (read_config(&cfg) == 0) {
-		cfg.trace = 0;
-		write_config(&cfg);
-	}
+	if (session >= 0)
+		trace_session_leave(session);
 	ring_buffer__free(rb);
 	close(fd);
 	return ret;

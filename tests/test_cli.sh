@@ -144,22 +144,30 @@ check "the real root has no sock_ops" sh -c "! bpftool cgroup show '$CG2' | grep
 check "unload.sh" "$TOP/unload.sh"
 check "unload.sh left no pins" [ ! -e "$PINS" ]
 
-# --- trace.sh shows accelerated and closed events with byte counts
+# --- trace.sh shows accelerated and closed events with byte counts; a
+# second session ending meanwhile leaves the first one's events on.
 attach "$CG_A"
-TR=$(mktemp); on_exit "rm -f $TR"
-"$TOP/trace.sh" --duration 4 > "$TR" 2>/dev/null &
+TR=$(mktemp); TR2=$(mktemp); TRE=$(mktemp); on_exit "rm -f $TR $TR2 $TRE"
+trace_on() { bpftool map dump pinned "$PINS/sockaccel_config" | grep -q "\"trace\": $1"; }
+"$TOP/trace.sh" --duration 20 > "$TR" 2> "$TRE" &
 TRACE_PID=$!
-sleep 1
+# The banner comes after the switch is on.
+for _ in $(seq 100); do grep -q '^tracing' "$TRE" && break; sleep 0.05; done
+check "trace switched itself on" trace_on 1
+check "a second trace session runs and ends" sh -c "'$TOP/trace.sh' --duration 0.5 > '$TR2' 2> /dev/null"
+check "the first session's events stay on after the second ended" trace_on 1
 pf=$(mktemp); on_exit "rm -f $pf"
 in_cgroup "$CG_A" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" --conns 1 --quiet &
-sleep 0.3
+wait_file "$pf" 5 || die "no server port"
 in_cgroup "$CG_A" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" --bytes 1000000 --quiet
 wait %2 2>/dev/null
+for _ in $(seq 100); do grep -qE "closed .*redirected 1000024 B" "$TR" && break; sleep 0.05; done
+kill -INT "$TRACE_PID"
 wait "$TRACE_PID"
 log "trace output:"; sed 's/^/    /' "$TR"
 check "trace shows accelerated sockets" grep -q " accelerated " "$TR"
 check "trace shows closes with byte counts" grep -qE "closed .*redirected 1000024 B" "$TR"
-check "trace switched itself off" sh -c "bpftool map dump pinned $PINS/sockaccel_config | grep -q '\"trace\": 0'"
+check "trace switched itself off after the last session" trace_on 0
 
 # --- metrics: the Prometheus text format, parsed by Prometheus' own parser
 # (Debian's python3-prometheus-client), equal to stats -j; and served.
