@@ -552,9 +552,12 @@ cleanup:
 	return err;
 }
 
-static void usage_unload(void);
+/* Which of the shared options a command takes; any other is refused. */
+#define OPT_TARGET	(1u << 0)	/* --cgroup, --pid */
+#define OPT_TUNING	(1u << 1)	/* the load options */
+#define OPT_FORGET	(1u << 2)	/* --forget */
 
-static int parse_load_opts(int argc, char **argv, struct load_opts *o,
+static int parse_load_opts(int argc, char **argv, struct load_opts *o, unsigned int allow,
 			   const char **cgroup, const char **pid, void (*usage)(void))
 {
 	static const struct option longopts[] = {
@@ -583,15 +586,22 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 	optind = 1;
 	opterr = 0;	/* our own one-line errors */
 	while ((c = getopt_long(argc, argv, ":c:p:h", longopts, NULL)) != -1) {
+		unsigned int need = c == 'c' || c == 'p' ? OPT_TARGET : c == 'F' ? OPT_FORGET :
+				    strchr("mbxswPT", c) ? OPT_TUNING : 0;
+
+		if (need && !(allow & need)) {
+			const struct option *lo = longopts;
+
+			while (lo->name && lo->val != c)
+				lo++;
+			return err_msg("option '--%s' does not apply to %s (see: sockaccel %s --help)",
+				       lo->name, argv[0], argv[0]);
+		}
 		switch (c) {
 		case 'c':
-			if (!cgroup)
-				goto bad;
 			*cgroup = optarg;
 			break;
 		case 'p':
-			if (!pid)
-				goto bad;
 			*pid = optarg;
 			break;
 		case 'm':
@@ -637,8 +647,6 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o,
 			o->probation_ms = v;
 			break;
 		case 'F':
-			if (usage != usage_unload)
-				goto bad;
 			o->forget = true;
 			break;
 		case 'h':
@@ -719,7 +727,7 @@ int cmd_load(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--config"))
 		return load_config(argv[2]) ? 1 : 0;
-	if (parse_load_opts(argc, argv, &o, NULL, NULL, usage_load))
+	if (parse_load_opts(argc, argv, &o, OPT_TUNING, NULL, NULL, usage_load))
 		return 1;
 	if (opt_dry_run)
 		return 0;
@@ -834,7 +842,7 @@ int cmd_attach(int argc, char **argv)
 	bool now, slot_added = false;
 	__u64 id;
 
-	if (parse_load_opts(argc, argv, &o, &cgroup, &pid, usage_attach))
+	if (parse_load_opts(argc, argv, &o, OPT_TARGET | OPT_TUNING, &cgroup, &pid, usage_attach))
 		return 1;
 	if (!cgroup && !pid)
 		return err_msg("attach needs --cgroup DIR or --pid PID (see: sockaccel attach --help)"), 1;
@@ -953,7 +961,7 @@ int cmd_detach(int argc, char **argv)
 	int lock, err;
 	__u64 id;
 
-	if (parse_load_opts(argc, argv, &o, &cgroup, &pid, usage_detach))
+	if (parse_load_opts(argc, argv, &o, OPT_TARGET, &cgroup, &pid, usage_detach))
 		return 1;
 	if (!cgroup && !pid)
 		return err_msg("detach needs --cgroup DIR or --pid PID (see: sockaccel detach --help)"), 1;
@@ -997,7 +1005,7 @@ int cmd_unload(int argc, char **argv)
 	int lock;
 	DIR *d;
 
-	if (parse_load_opts(argc, argv, &o, NULL, NULL, usage_unload))
+	if (parse_load_opts(argc, argv, &o, OPT_FORGET, NULL, NULL, usage_unload))
 		return 1;
 	if (require_caps())
 		return 1;

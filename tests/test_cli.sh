@@ -39,6 +39,9 @@ check "-j status when not loaded is JSON" sh -c "'$SA' -j status | python3 -m js
 expect_error "unknown command" "unknown command" "$SA" frobnicate
 expect_error "unknown global option" "unknown option" "$SA" --frob status
 expect_error "unknown attach option" "unknown option|see" "$SA" attach --frob x
+expect_error "a load option given to unload is refused" "'--backlog-limit' does not apply to unload" "$SA" unload --backlog-limit 8M
+expect_error "a load option given to detach is refused" "'--cross-netns' does not apply to detach" "$SA" detach --cgroup /nonexistent --cross-netns on
+expect_error "--forget given to load is refused" "'--forget' does not apply to load" "$SA" load --forget
 expect_error "attach without a cgroup" "needs --cgroup" "$SA" attach
 expect_error "missing cgroup dir" "no such file" "$SA" attach --cgroup "$CG2/sockaccel-does-not-exist"
 expect_error "not a cgroup" "not a cgroup v2" "$SA" attach --cgroup /tmp
