@@ -65,6 +65,8 @@ flock -n 9 || { echo "another kernel matrix run holds $KDIR/.lock"; exit 1; }
 sa_install_missing $SA_BUILD_PKGS $SA_TEST_PKGS $SA_KERNEL_TEST_PKGS || exit 1
 if [ -n "$build" ]; then
 	make -s all || { echo "build failed"; exit 1; }
+	# test_fuzz's sanitized loader too: nothing is compiled under TCG.
+	make -s SANITIZE=1 build/san/sockaccel > /dev/null 2>&1 || echo "make SANITIZE=1 failed (test_fuzz will say why)"
 fi
 
 # Test names: test_accel, accel or tests/test_accel.sh.
