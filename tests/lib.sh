@@ -16,14 +16,34 @@ TEST_NAME=$(basename "$0" .sh)
 # as CG=$(new_cgroup x), i.e. in a subshell whose variables are lost.
 _SA_STATE=$(mktemp -d /tmp/sockaccel-test.XXXXXX)
 _SA_CLEANUPS=()
-_SA_FAILS=0
+# Verdicts (ok, FAIL, SKIP) go to the test's own stdout, saved here, and
+# failures are counted in a file: a check or die inside $(...) or a
+# pipeline runs in a subshell, whose output may be captured and whose
+# variables are lost, and neither may hide a failure.
+exec {_SA_OUT}>&1
 
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 
 log()  { printf '  %s\n' "$*"; }
-fail() { printf '  FAIL: %s\n' "$*"; _SA_FAILS=$((_SA_FAILS + 1)); }
-pass() { printf '  ok: %s\n' "$*"; }
-die()  { printf '  FAIL: %s\n' "$*"; exit 1; }
+fail() { printf '  FAIL: %s\n' "$*" >&"$_SA_OUT"; printf '%s\n' "$*" >> "$_SA_STATE/fails"; }
+pass() { printf '  ok: %s\n' "$*" >&"$_SA_OUT"; }
+die()  { fail "$@"; exit 1; }
+# _sa_fails: how many failures were recorded, in any subshell.
+_sa_fails() { if [ -f "$_SA_STATE/fails" ]; then wc -l < "$_SA_STATE/fails"; else echo 0; fi; }
+
+# skip REASON: the test cannot run here; it tested nothing, which is not a
+# pass. Prints SKIP and exits 0; tests/run.sh (SA_TEST_SKIP_FILE) reports
+# SKIP. A failure recorded before still fails the test (exit 1).
+skip() {
+	# In a subshell the exit would only end the subshell, and the test
+	# would go on after reporting SKIP.
+	[ "$BASH_SUBSHELL" -eq 0 ] || die "skip called in a subshell: $*"
+	printf '  SKIP: %s\n' "$*" >&"$_SA_OUT"
+	if [ -n "${SA_TEST_SKIP_FILE:-}" ]; then
+		printf '%s\n' "$*" > "$SA_TEST_SKIP_FILE"
+	fi
+	exit 0
+}
 
 # check DESCRIPTION COMMAND...: pass if the command succeeds; returns its
 # verdict, so a failed check can add diagnostics (check ... || log ...).
@@ -36,7 +56,7 @@ check() {
 on_exit() { _SA_CLEANUPS+=("$*"); }
 
 _sa_cleanup() {
-	local rc=$? i pid cg ns
+	local rc=$? i pid cg ns nfails
 	for ((i = ${#_SA_CLEANUPS[@]} - 1; i >= 0; i--)); do
 		eval "${_SA_CLEANUPS[$i]}" >/dev/null 2>&1 || true
 	done
@@ -61,13 +81,14 @@ _sa_cleanup() {
 	while read -r ns; do
 		ip netns del "$ns" 2>/dev/null || true
 	done < <(cat "$_SA_STATE/netns" 2>/dev/null)
+	nfails=$(_sa_fails)
 	rm -rf "$_SA_STATE"
 	# Unload only an instance this test may have created: a test refused
 	# by require_not_loaded must leave somebody else's sockaccel alone.
 	if [ -z "${SA_KEEP_LOADED:-}" ] && [ -z "${_SA_NOT_OURS:-}" ]; then
 		"$SA" unload --forget >/dev/null 2>&1 || true
 	fi
-	if [ "$rc" -eq 0 ] && [ "$_SA_FAILS" -gt 0 ]; then
+	if [ "$rc" -eq 0 ] && [ "$nfails" -gt 0 ]; then
 		rc=1
 	fi
 	exit "$rc"
@@ -126,6 +147,26 @@ spawn() {
 	echo "$SPAWNED" >> "$_SA_STATE/pids"
 }
 
+# start_server CG NS PORT_FILE CMD...: start a server (CMD, which writes
+# its port to PORT_FILE once it listens) in the background inside cgroup CG
+# and netns NS, as spawn (its pid registered for cleanup); wait for
+# PORT_FILE (bounded) and set SERVER_PID and SERVER_PORT, or die. Call it
+# in the shell that will wait for the server's verdict (not in $(...)):
+# only the parent of a process can wait for it.
+start_server() {
+	local cg=$1 ns=$2 pf=$3; shift 3
+	# A port file left by an earlier server would be taken for this one's.
+	rm -f "$pf"
+	spawn "$cg" "$ns" "$@"
+	SERVER_PID=$SPAWNED
+	# A server that exited (bind failed, say) will never write it.
+	wait_until 10 _sa_port_or_gone "$pf" "$SERVER_PID"
+	[ -s "$pf" ] || die "server wrote no port to $pf within 10 s ($(_sa_alive "$SERVER_PID")): $*"
+	SERVER_PORT=$(cat "$pf")
+}
+_sa_port_or_gone() { [ -s "$1" ] || ! kill -0 "$2" 2>/dev/null; }
+_sa_alive() { if kill -0 "$1" 2>/dev/null; then echo "still running"; else echo "exited"; fi; }
+
 # bg CMD...: start in the background (from the test's own shell, not a
 # subshell), remember the pid for cleanup; $! is the pid afterwards.
 bg() {
@@ -170,15 +211,20 @@ attach() {
 	"$SA" attach --cgroup "$1" >/dev/null || die "attach $1 failed"
 }
 
-# wait_file FILE [SECONDS]: until FILE is non-empty (default 5 s).
-wait_file() {
-	local i n=$(( ${2:-5} * 20 ))
-	for ((i = 0; i < n; i++)); do
-		[ -s "$1" ] && return 0
+# wait_until SECONDS COMMAND...: until COMMAND succeeds (its output
+# discarded), polled every 0.05 s; fails once SECONDS (whole seconds) have
+# passed. Bounded in time, not in tries: a slow COMMAND cannot stretch it.
+wait_until() {
+	local end=$(( ${EPOCHREALTIME//[!0-9]/} + $1 * 1000000 ))
+	shift
+	until "$@" > /dev/null 2>&1; do
+		[ "${EPOCHREALTIME//[!0-9]/}" -lt "$end" ] || return 1
 		sleep 0.05
 	done
-	return 1
 }
+
+# wait_file FILE [SECONDS]: until FILE is non-empty (default 5 s).
+wait_file() { wait_until "${2:-5}" test -s "$1"; }
 
 # exe_field PATH FIELD: FIELD (state, kills, splices, conns, policy) of the
 # executable file PATH in `sockaccel -v -j exe list`, "absent" if not there.
@@ -204,8 +250,10 @@ require_not_loaded() {
 }
 
 finish() {
-	if [ "$_SA_FAILS" -gt 0 ]; then
-		printf '%s: %d check(s) failed\n' "$TEST_NAME" "$_SA_FAILS"
+	local n
+	n=$(_sa_fails)
+	if [ "$n" -gt 0 ]; then
+		printf '%s: %d check(s) failed\n' "$TEST_NAME" "$n"
 		exit 1
 	fi
 	exit 0

@@ -23,16 +23,18 @@ log "plain:       $plain"
 # While the accelerated sender is stalled, an unrelated transfer must work.
 in_cgroup_netns "$CG_ON" "$NS" "$TOOLS/sastall" 127.0.0.1:0 4 > /tmp/sa-bp.$$ &
 STALL=$!
-sleep 2
+# Stalled: the sender filled the redirect backlog and went on through TCP
+# (peer_backlog), where it blocks; its reader stops for 4 s.
+stalled() { [ "$(counter peer_backlog)" -gt 0 ]; }
+check "the accelerated sender stalled (fell back at backlog_limit)" wait_until 4 stalled
 mem=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat)
 pf=$(mktemp); on_exit "rm -f $pf /tmp/sa-bp.$$"
-in_cgroup_netns "$CG_OFF" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-	--conns 1 --quiet --timeout 30 &
-sleep 0.3
+start_server "$CG_OFF" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--conns 1 --quiet --timeout 30
 check "another connection works while a reader is stopped" \
-	in_cgroup_netns "$CG_OFF" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
+	in_cgroup_netns "$CG_OFF" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$SERVER_PORT" \
 	--bytes 20000000 --quiet --timeout 30
-wait %2 2>/dev/null
+wait "$SERVER_PID" 2>/dev/null
 wait "$STALL"; rc=$?
 accel=$(cat /tmp/sa-bp.$$)
 log "accelerated: $accel"
@@ -78,8 +80,8 @@ for w in 1 1024 65536; do
 	log "$MEM_CONNS stopped readers, $w B writes: plain $p"
 	log "$MEM_CONNS stopped readers, $w B writes: accel $a"
 	log "  per reader: plain $((pk / MEM_CONNS)) KiB, accelerated $((ak / MEM_CONNS)) KiB (Slab + TCP memory)"
-	check "$w B writes: every stopped reader verified its stream, plain and accelerated" \
-		[ "$pv$av" = 11 ]
+	check "$w B writes: every stopped reader verified its stream, plain" [ "$pv" = 1 ]
+	check "$w B writes: every stopped reader verified its stream, accelerated" [ "$av" = 1 ]
 	check "$w B writes: accelerated kernel memory ($ak KiB) <= 3 x plain ($pk KiB)" \
 		[ "$ak" -le $((3 * pk + 256 * MEM_CONNS)) ]
 done

@@ -21,13 +21,12 @@ else
 fi
 
 pf=$(mktemp); on_exit "rm -f $pf"
-in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-	--block --conns 4 --quiet --timeout 60 &
-SRV=$!
-for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
+start_server "$CG" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--block --conns 4 --quiet --timeout 60
+SRV=$SERVER_PID
 added0=$(counter socks_added)
 check "blocking client and server: every byte verified (echo, full duplex)" \
-	in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
+	in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$SERVER_PORT" \
 	--block --echo --conns 4 --parallel 2 --bytes 5000000 --write-size rand --quiet --timeout 60
 wait "$SRV"
 check "blocking sockets were not inserted" [ "$(counter socks_added)" -eq "$added0" ]

@@ -30,13 +30,11 @@ sockets() { "$SA" -j status | python3 -c 'import json, sys; print(json.load(sys.
 
 # transfer N PARALLEL BYTES: N verified connections, PARALLEL at a time.
 transfer() {
-	local pf port rc
+	local pf port spid rc
 	pf=$(mktemp)
-	in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-		--conns "$1" --quiet --timeout 600 &
-	local spid=$!
-	wait_file "$pf" 5 || { kill "$spid"; rm -f "$pf"; return 1; }
-	port=$(cat "$pf"); rm -f "$pf"
+	start_server "$CG" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+		--conns "$1" --quiet --timeout 600
+	spid=$SERVER_PID port=$SERVER_PORT; rm -f "$pf"
 	in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$port" \
 		--conns "$1" --parallel "$2" --bytes "$3" --quiet --timeout 600
 	rc=$?
@@ -51,7 +49,9 @@ added1=$(counter socks_added) closed1=$(counter socks_closed)
 log "$CONNS connections in $(( $(date +%s) - t0 )) s: $((added1 - added0)) sockets inserted, $((closed1 - closed0)) closes accounted"
 check "both ends of most connections were inserted (>= $CONNS)" [ $((added1 - added0)) -ge "$CONNS" ]
 # Closes are accounted as the sockets go (TCP_CLOSE, on_state_change()).
-for _ in $(seq 50); do [ "$(sockets)" -eq 0 ] && [ "$(entries sockaccel_peers)" -eq 0 ] && break; sleep 0.1; done
+# drained: no sockhash entry and no peer record left (both checked below).
+drained() { [ "$(sockets)" -eq 0 ] && [ "$(entries sockaccel_peers)" -eq 0 ]; }
+wait_until 5 drained
 log "after: sockhash $(sockets), peer records $(entries sockaccel_peers), listeners $(entries sockaccel_listeners), executables $(entries sockaccel_exes)"
 check "no sockhash entry remains" [ "$(sockets)" -eq 0 ]
 check "no peer record remains" [ "$(entries sockaccel_peers)" -eq 0 ]

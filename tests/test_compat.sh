@@ -196,6 +196,8 @@ for i in 1 2 3 4 5; do
 	run_case "$CG_ACC" echo_nb 4 30
 	[[ $OUTCOME == *NO-OUTPUT* ]] && die "warm-up run failed: $OUTCOME"
 done
+# Not a wait: outlasting the default --probation-time (1000 ms) is what
+# makes sacompat trusted.
 sleep 1.1
 
 printf '  %-20s %-6s %-6s %-7s %11s %11s %11s %4s  %s\n' CASE FAMILY CLASS OUTCOME \

@@ -23,6 +23,8 @@ consistent() {
 }
 attached_ids() { "$SA" -j status | python3 -c 'import json, sys; print(" ".join(str(c["id"]) for c in json.load(sys.stdin).get("cgroups", [])))'; }
 has_sockops() { bpftool cgroup show "$1" 2> /dev/null | grep -q sock_ops; }
+# attach_quiet CG: sockaccel attach, its message discarded (not the check's).
+attach_quiet() { "$SA" attach --cgroup "$1" > /dev/null; }
 
 # 1. 40 commands at once, 4 rounds.
 for round in 1 2 3 4; do
@@ -67,6 +69,7 @@ for i in $(seq 12); do
 	delay=$(( (i * 37) % 300 ))
 	"$SA" attach --cgroup "$CG_A" > /dev/null 2>&1 &
 	pid=$!
+	# Not a wait: the delay is where in load or attach the kill lands.
 	python3 -c "import time; time.sleep($delay / 1000)"
 	kill -9 "$pid" 2> /dev/null
 	wait "$pid" 2> /dev/null
@@ -74,7 +77,7 @@ for i in $(seq 12); do
 		"$SA" unload > /dev/null 2>&1
 		check "kill $i (${delay} ms): unload repairs (no pins left)" [ ! -e "$SOCKACCEL_PIN_ROOT" ]
 	else
-		check "kill $i (${delay} ms): attach again succeeds" "$SA" attach --cgroup "$CG_A" > /dev/null
+		check "kill $i (${delay} ms): attach again succeeds" attach_quiet "$CG_A"
 		check "kill $i: status consistent" consistent
 	fi
 done
@@ -82,11 +85,11 @@ done
 "$SA" unload > /dev/null
 attach "$CG_A"
 pf=$TMPD/port
-in_cgroup_netns "$CG_A" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" --conns 1 --quiet --timeout 30 &
-wait_file "$pf" 5 || die "no server port"
+start_server "$CG_A" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--conns 1 --quiet --timeout 30
 red0=$(counter bytes_redirected)
 check "after the kills: a transfer is verified" in_cgroup_netns "$CG_A" "$NS" "$TOOLS/saxfer" client \
-	--connect "127.0.0.1:$(cat "$pf")" --bytes 10000000 --quiet --timeout 30
-wait
+	--connect "127.0.0.1:$SERVER_PORT" --bytes 10000000 --quiet --timeout 30
+wait "$SERVER_PID"
 check "after the kills: it was redirected" [ $(( $(counter bytes_redirected) - red0 )) -ge 10000000 ]
 finish

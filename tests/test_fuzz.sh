@@ -73,8 +73,8 @@ if command -v setpriv > /dev/null; then
 		# shellcheck disable=SC2086  # the command line's words
 		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$SA" $cmdline 2>&1 < /dev/null)
 		rc=$?
-		check "as nobody, '$cmdline': exit 1 in one line ($out)" \
-			[ "$rc" -eq 1 -a "$(printf '%s\n' "$out" | wc -l)" -eq 1 ]
+		check "as nobody, '$cmdline': exit 1 ($out)" [ "$rc" -eq 1 ]
+		check "as nobody, '$cmdline': one line" [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ]
 	done
 	check "as nobody, the pins cannot be opened" \
 		sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups bpftool map show pinned '$SOCKACCEL_PIN_ROOT/sockaccel_config' > /dev/null 2>&1"

@@ -71,6 +71,8 @@ check "dpkg --root installs it into a fresh root" \
 	sh -c "dpkg --root='$R' --force-depends --force-not-root -i '$deb' > /dev/null 2>&1"
 check "dpkg lists it installed there" sh -c "dpkg --root='$R' -s sockaccel | grep -q '^Status: install ok installed'"
 check "the packaged binary runs: $("$R/usr/sbin/sockaccel" --version 2>&1)" "$R/usr/sbin/sockaccel" --version
-check "the package carries the unit, the man page and the completion" \
-	[ -s "$R/lib/systemd/system/sockaccel.service" -a -s "$R/usr/share/man/man8/sockaccel.8" -a -s "$R/usr/share/bash-completion/completions/sockaccel" ]
+for f in lib/systemd/system/sockaccel.service usr/share/man/man8/sockaccel.8 \
+	usr/share/bash-completion/completions/sockaccel; do
+	check "the package carries /$f" [ -s "$R/$f" ]
+done
 finish

@@ -22,13 +22,12 @@ log "stopped reader: $out"
 check "stopped reader: every byte verified after resuming" [ "${out##*verified=}" = 1 ]
 
 pf=$(mktemp); on_exit "rm -f $pf"
-in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-	--conns 4 --quiet --timeout 90 &
-SRV=$!
-for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
+start_server "$CG" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--conns 4 --quiet --timeout 90
+SRV=$SERVER_PID
 ev0=$(counter socks_evicted); gone0=$(counter peer_gone)
 check "full-duplex echo, writer outruns the echo reader: every byte verified" \
-	in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
+	in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$SERVER_PORT" \
 	--echo --conns 4 --parallel 4 --bytes 100000000 --write-size 131072 --quiet --timeout 90
 wait "$SRV"
 log "evicted: $(( $(counter socks_evicted) - ev0 )), peer_gone passes: $(( $(counter peer_gone) - gone0 ))"

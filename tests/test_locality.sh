@@ -25,13 +25,10 @@ pf=$(mktemp); on_exit "rm -f $pf"
 # run SERVER_CG CLIENT_CG [client args]: one verified transfer.
 run() {
 	local scg=$1 ccg=$2; shift 2
-	rm -f "$pf"
-	in_cgroup_netns "$scg" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-		--conns "${SERVER_CONNS:-1}" --quiet --timeout 60 &
-	local spid=$!
-	for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
-	in_cgroup_netns "$ccg" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
-		--quiet --timeout 60 "$@" && wait "$spid"
+	start_server "$scg" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+		--conns "${SERVER_CONNS:-1}" --quiet --timeout 60
+	in_cgroup_netns "$ccg" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$SERVER_PORT" \
+		--quiet --timeout 60 "$@" && wait "$SERVER_PID"
 }
 
 added0=$(counter socks_added); miss0=$(counter peer_missing)

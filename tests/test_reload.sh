@@ -14,21 +14,28 @@ NS=$(new_netns reload)
 CG=$(new_cgroup reload)
 attach "$CG"
 pf=$(mktemp); on_exit "rm -f $pf"
-in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-	--conns 33 --quiet --timeout 120 &
-SRV=$!
-for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
-PORT=$(cat "$pf")
+start_server "$CG" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--conns 33 --quiet --timeout 120
+SRV=$SERVER_PID PORT=$SERVER_PORT
 
 seg0=$(tcp_out_segs "$NS")
 in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$PORT" --echo \
 	--conns 32 --parallel 32 --bytes 40000000 --write-size rand --quiet --timeout 120 &
 CLI=$!
-sleep 0.5
+# clients_up N: N client connections to the server are established.
+clients_up() { [ "$(ip netns exec "$NS" ss -Htn state established "( dport = :$PORT )" | wc -l)" -ge "$1" ]; }
+# redirected_over N: more than N bytes went the fast path.
+redirected_over() { [ "$(counter bytes_redirected)" -gt "$1" ]; }
+# Mid-transfer: every connection is up and bytes are flowing (each one
+# echoes 40 MB, far more than they carry before the unload).
+check "all 32 connections established before the unload" wait_until 10 clients_up 32
+wait_until 10 redirected_over 1000000
 red_before=$(counter bytes_redirected)
 log "redirected before unload: $red_before bytes"
 check "connections were on the fast path before the unload" [ "$red_before" -gt 1000000 ]
 check "unload mid-transfer" "$SA" unload
+# The streams run unloaded, then reloaded, for a while: the time in each
+# state is the test, not a wait for something.
 sleep 0.3
 check "reload mid-transfer" "$SA" attach --cgroup "$CG"
 sleep 0.3
@@ -43,13 +50,11 @@ in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$PORT" -
 	--quiet --timeout 60
 check "a connection to the old listener after the reload is verified" [ $? -eq 0 ]
 if wait "$SRV"; then pass "server verified 33 connections"; else fail "server saw a bad stream"; fi
-rm -f "$pf"
-in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
-	--conns 1 --quiet --timeout 60 &
-SRV=$!
-for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
+start_server "$CG" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--conns 1 --quiet --timeout 60
+SRV=$SERVER_PID
 red0=$(counter bytes_redirected)
-in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$(cat "$pf")" \
+in_cgroup_netns "$CG" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$SERVER_PORT" \
 	--bytes 10000000 --pace --quiet --timeout 60
 check "a new connection after the reload is verified" [ $? -eq 0 ]
 red1=$(counter bytes_redirected)

@@ -21,7 +21,7 @@ require_not_loaded
 SA_TEST_LOAD_OPTS=""	# the defaults: probation on
 
 GORELAY="$TOOLS/gorelay"
-[ -x "$GORELAY" ] || { log "SKIP: $GORELAY missing (no Go toolchain: apt-get install golang-go)"; exit 0; }
+[ -x "$GORELAY" ] || skip "$GORELAY missing (no Go toolchain: apt-get install golang-go)"
 TMPD=$(mktemp -d /tmp/sa-splice.XXXXXX)
 on_exit "rm -rf '$TMPD'"
 new_cgroup splice-on > "$TMPD/cg"; CG_ON=$(cat "$TMPD/cg")
@@ -36,11 +36,8 @@ copy_exe() { cp "$GORELAY" "$TMPD/$1" && echo "$TMPD/$1"; }
 # $TMPD/NAME.port and sets PORT and PID.
 start() {
 	local cg=$1 name=$2; shift 2
-	rm -f "$TMPD/$name.port"
-	spawn "$cg" "$NS" "$@"
-	PID=$SPAWNED
-	wait_file "$TMPD/$name.port" 10 || die "$name did not start"
-	PORT=$(cat "$TMPD/$name.port")
+	start_server "$cg" "$NS" "$TMPD/$name.port" "$@"
+	PID=$SERVER_PID PORT=$SERVER_PORT
 }
 
 # saxfer_server CG NAME: a verifying backend (saxfer, event-driven).
@@ -66,7 +63,8 @@ check "a new executable starts on probation" [ "$(exe_field "$TOOLS/saxfer" stat
 	log "executables: $("$SA" -v -j exe list); saxfer: $(stat -L -c 'dev %D ino %i' "$TOOLS/saxfer")"
 check "probation passes were counted" [ "$(counter probation)" -gt 0 ]
 for i in 2 3 4 5; do client "$CG_ON" "$WARM_PORT" --bytes 1000 || fail "warm-up transfer $i"; done
-sleep 1.1	# --probation-time default: 1000 ms
+# Not a wait: outlasting the default --probation-time (1000 ms) is the test.
+sleep 1.1
 check "after 10 connections and 1 s it is trusted" [ "$(exe_field "$TOOLS/saxfer" state)" = trusted ]
 
 # accel_segments PORT BYTES: TCP segments of one verified transfer.
@@ -200,6 +198,8 @@ for fam in 4 6; do
 			fail "switcher warm-up $i"
 	done
 done
+# Not a wait: outlasting the default --probation-time (1000 ms) is what
+# makes the switchers trusted.
 sleep 1.1
 for fam in 4 6; do
 	SWITCHER="$TMPD/switch$fam"
@@ -244,9 +244,11 @@ FORCED_PID=$PID
 check "forced relay: its policy is accelerate" [ "$(exe_field "$FORCED" policy)" = accelerate ]
 k0=$(counter splice_kills)
 client "$CG_ON" "$PORT" --bytes 4000000; rc=$?
-for _ in $(seq 50); do kill -0 "$FORCED_PID" 2>/dev/null || break; sleep 0.1; done
+# gone PID: the process has exited.
+gone() { ! kill -0 "$1" 2>/dev/null; }
+wait_until 5 gone "$FORCED_PID"
 check "forced relay: its client saw an error (exit $rc), not success" [ "$rc" -ne 0 ]
-check "forced relay: killed" bash -c "! kill -0 $FORCED_PID 2>/dev/null"
+check "forced relay: killed" gone "$FORCED_PID"
 check "forced relay: splice_kills counted" [ "$(counter splice_kills)" -gt "$k0" ]
 check "forced relay: kills named per executable" [ "$(exe_field "$FORCED" kills)" -ge 1 ]
 check "status warns about killed readers" bash -c "'$SA' status | grep -q 'readers were killed'"

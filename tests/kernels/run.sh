@@ -219,7 +219,7 @@ report() {
 			/not found|[Ff]ail|[Ee]rror|[Ii]nvalid|[Uu]nsupported|[Uu]nknown|denied|cannot|\| sockaccel:/
 		' "$res/log" | head -40 | sed 's/^/  /'
 	fi
-	grep -E '^== test_[a-z0-9_]+: (PASS|FAIL)|^  FAIL: |^[0-9]+/[0-9]+ tests passed|^failed: ' "$res/log" | sed 's/^/    /'
+	grep -E '^== test_[a-z0-9_]+: (PASS|FAIL|SKIP)|^  FAIL: |^[0-9]+/[0-9]+ tests passed|^(failed|skipped)[ :]' "$res/log" | sed 's/^/    /'
 }
 
 failed_k=() skipped_k=() passed_k=()

@@ -55,7 +55,10 @@
  * sendto, sendmsg, writev, sendfile, splice into a socket) is counted, so
  * the runner can compare bytes_redirected with what was really sent:
  * bytes of a socket that left the sockhash never reach sk_msg, so
- * bytes_passed alone would overstate the redirected share.
+ * bytes_passed alone would overstate the redirected share. Cases send
+ * through sa_send(), sa_sendto(), sa_sendmsg(), sa_writev() and
+ * sa_sendfile() (splice() into a socket through count_sent()), never the
+ * libc calls directly.
  */
 static uint64_t g_app_sent;
 
@@ -68,35 +71,29 @@ static ssize_t count_sent(ssize_t n)
 
 static ssize_t sa_send(int fd, const void *b, size_t n, int fl)
 {
-	return count_sent((send)(fd, b, n, fl));
+	return count_sent(send(fd, b, n, fl));
 }
 
 static ssize_t sa_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *a,
 			 socklen_t al)
 {
-	return count_sent((sendto)(fd, b, n, fl, a, al));
+	return count_sent(sendto(fd, b, n, fl, a, al));
 }
 
 static ssize_t sa_sendmsg(int fd, const struct msghdr *m, int fl)
 {
-	return count_sent((sendmsg)(fd, m, fl));
+	return count_sent(sendmsg(fd, m, fl));
 }
 
 static ssize_t sa_writev(int fd, const struct iovec *v, int cnt)
 {
-	return count_sent((writev)(fd, v, cnt));
+	return count_sent(writev(fd, v, cnt));
 }
 
 static ssize_t sa_sendfile(int out, int in, off_t *off, size_t n)
 {
-	return count_sent((sendfile)(out, in, off, n));
+	return count_sent(sendfile(out, in, off, n));
 }
-
-#define send sa_send
-#define sendto sa_sendto
-#define sendmsg sa_sendmsg
-#define writev sa_writev
-#define sendfile sa_sendfile
 
 #define SETTLE_MS	150	/* loopback delivery, delayed ACKs, Nagle: all done */
 #define IO_WAIT_MS	10000	/* longest wait for one readiness event */
@@ -459,7 +456,7 @@ static ssize_t send_stream(int fd, uint64_t seed, uint64_t off, size_t len, int 
 		if (n > sizeof(buf))
 			n = sizeof(buf);
 		stream_fill(seed, off + done, buf, n);
-		w = send(fd, buf, n, flags | MSG_NOSIGNAL);
+		w = sa_send(fd, buf, n, flags | MSG_NOSIGNAL);
 		if (w < 0) {
 			if ((errno == EAGAIN || errno == ENOTCONN || errno == EINTR) &&
 			    ms_since(t0) < 2 * IO_WAIT_MS) {
@@ -560,7 +557,7 @@ static ssize_t send_all(int fd, const void *p, size_t len)
 	uint64_t t0 = now_ns();
 
 	while (done < len) {
-		ssize_t w = send(fd, (const char *)p + done, len - done, MSG_NOSIGNAL);
+		ssize_t w = sa_send(fd, (const char *)p + done, len - done, MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if ((errno == EAGAIN || errno == ENOTCONN || errno == EINTR) &&
@@ -583,7 +580,7 @@ static ssize_t send_chunk(int fd, uint64_t seed, uint64_t off, size_t n, int fla
 	if (n > sizeof(buf))
 		n = sizeof(buf);
 	stream_fill(seed, off, buf, n);
-	return send(fd, buf, n, flags | MSG_NOSIGNAL);
+	return sa_send(fd, buf, n, flags | MSG_NOSIGNAL);
 }
 
 /* recv() into buf and note "key=N[/MISMATCH]" against stream seed at off. */
@@ -736,7 +733,7 @@ static int econn_step(int ep, struct econn *c)
 		}
 	}
 	while (c->r < c->w) {
-		ssize_t n = send(c->fd, c->buf + c->r, c->w - c->r, MSG_NOSIGNAL);
+		ssize_t n = sa_send(c->fd, c->buf + c->r, c->w - c->r, MSG_NOSIGNAL);
 
 		if (n > 0) {
 			c->r += n;
@@ -848,7 +845,7 @@ static int eclient_step(int ep, struct eclient *c)
 		if (n > c->total - c->tx)
 			n = c->total - c->tx;
 		stream_fill(c->seed, c->tx, buf, n);
-		w = send(c->fd, buf, n, MSG_NOSIGNAL);
+		w = sa_send(c->fd, buf, n, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == ENOTCONN || errno == EINTR)
 				break;
@@ -1108,7 +1105,7 @@ static void *hc_first_closer(void *arg)
 
 	ob_ret(&h->ob, "closer_sent", send_stream(h->fd, my, 0, h->a_len, 0, NULL));
 	ob_ret(&h->ob, "closer_shutwr", shutdown(h->fd, SHUT_WR));
-	n = send(h->fd, "x", 1, MSG_NOSIGNAL);
+	n = sa_send(h->fd, "x", 1, MSG_NOSIGNAL);
 	ob_ret(&h->ob, "closer_send_after_shut", n);
 	recv_stream(h->fd, peer, 0, h->b_len + 1, &r);
 	if (r.err)
@@ -1251,7 +1248,7 @@ static int scs_step(struct scs *c)
 			size_t len = sc_resp_len(c->h.seed);
 
 			stream_fill(c->h.seed ^ 0x5555, c->sent, buf, len - c->sent);
-			n = send(c->fd, buf, len - c->sent, MSG_NOSIGNAL);
+			n = sa_send(c->fd, buf, len - c->sent, MSG_NOSIGNAL);
 			if (n < 0)
 				return errno == EAGAIN ? 0 : -1;
 			c->sent += n;
@@ -1369,7 +1366,7 @@ static int scc_step(struct scc *c)
 
 		memcpy(buf, &h, sizeof(h));
 		stream_fill(c->seed, 0, buf + sizeof(h), h.len);
-		w = send(c->fd, buf + c->off, total - c->off, MSG_NOSIGNAL);
+		w = sa_send(c->fd, buf + c->off, total - c->off, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == ENOTCONN)
 				break;
@@ -1738,7 +1735,7 @@ static void *rpc_server(void *arg)
 		}
 		roff += len;
 		rlen = rpc_len(SEED_S, a->rounds);
-		if (send(fd, &rlen, 4, MSG_MORE | MSG_NOSIGNAL) != 4 ||
+		if (sa_send(fd, &rlen, 4, MSG_MORE | MSG_NOSIGNAL) != 4 ||
 		    send_stream(fd, SEED_S, toff, rlen, 0, NULL) != rlen) {
 			a->bad++;
 			break;
@@ -1778,7 +1775,7 @@ static void case_server_first(int nb)
 	for (i = 0; i < 50 && !bad; i++) {
 		uint32_t len = rpc_len(SEED_C, i), rlen;
 
-		if (send(fd, &len, 4, MSG_MORE | MSG_NOSIGNAL) != 4 ||
+		if (sa_send(fd, &len, 4, MSG_MORE | MSG_NOSIGNAL) != 4 ||
 		    send_stream(fd, SEED_C, toff, len, 0, NULL) != len) {
 			bad++;
 			break;
@@ -1822,7 +1819,7 @@ static void case_send_close(int nb)
 	oioctl("srv_fionread", s, FIONREAD);
 	recv_stream(s, SEED_C, 0, 50001, &r);
 	orx("srv_rx", &r);
-	oret("srv_send_after_peer_close", send(s, "x", 1, MSG_NOSIGNAL));
+	oret("srv_send_after_peer_close", sa_send(s, "x", 1, MSG_NOSIGNAL));
 	settle();
 	omask("srv_mask_after_send", s);
 	{
@@ -1926,8 +1923,8 @@ static void case_peek(int nb)
 
 	mk_pair(nb, &c, &s);
 	if (nb) {
-		send(c, "hello", 5, MSG_NOSIGNAL);
-		send(c, "world!", 6, MSG_NOSIGNAL);
+		sa_send(c, "hello", 5, MSG_NOSIGNAL);
+		sa_send(c, "world!", 6, MSG_NOSIGNAL);
 		settle();
 		oioctl("fionread", s, FIONREAD);
 		n = recv(s, b, 3, MSG_PEEK);
@@ -1986,8 +1983,8 @@ static void peek_off(int early)
 	mk_pair(nb_of_case(), &c, &s);
 	if (early)
 		oret("set_peek_off", setint(s, SOL_SOCKET, SO_PEEK_OFF, 0));
-	send(c, "hello", 5, MSG_NOSIGNAL);
-	send(c, "world!", 6, MSG_NOSIGNAL);
+	sa_send(c, "hello", 5, MSG_NOSIGNAL);
+	sa_send(c, "world!", 6, MSG_NOSIGNAL);
 	settle();
 	if (!early)
 		oret("set_peek_off", setint(s, SOL_SOCKET, SO_PEEK_OFF, 0));
@@ -2202,7 +2199,7 @@ static void case_rcvtimeo(int nb)
 	/* Blocking: waited the timeout; nonblocking: returned at once. */
 	o("waited=%s", el >= 250 ? "timeout" : el < 100 ? "no" : "partial");
 	if (nb) {
-		send(c, "0123456789", 10, MSG_NOSIGNAL);
+		sa_send(c, "0123456789", 10, MSG_NOSIGNAL);
 		settle();
 		ostr("recv_data", recv(s, b, sizeof(b), 0), b);
 	} else {
@@ -2254,10 +2251,10 @@ static void nb2blk(int how, int fresh)
 	install_usr1();
 	mk_pair(1, &c, &s);
 	if (!fresh) {
-		send(c, "ping", 4, MSG_NOSIGNAL);
+		sa_send(c, "ping", 4, MSG_NOSIGNAL);
 		settle();
 		ostr("recv_nb", recv(s, b, sizeof(b), 0), b);
-		send(s, "pong", 4, MSG_NOSIGNAL);
+		sa_send(s, "pong", 4, MSG_NOSIGNAL);
 		settle();
 		ostr("cli_recv_nb", recv(c, b, sizeof(b), 0), b);
 	}
@@ -2270,7 +2267,7 @@ static void nb2blk(int how, int fresh)
 	else
 		shutdown(s, SHUT_WR);
 	msleep(300);
-	send(c, "0123456789", 10, MSG_NOSIGNAL);
+	sa_send(c, "0123456789", 10, MSG_NOSIGNAL);
 	pthread_join(t, NULL);
 	if (r.n < 0)
 		o("blocking_recv=%zd/%s", r.n, ename(r.err));
@@ -2313,7 +2310,7 @@ static void case_poll_events(int nb)
 	o("et_initial=%s", n == 1 ? maskstr(out[0].events, m) : n == 0 ? "none" : "ERR");
 	n = epoll_wait(et, out, 4, 0);
 	o("et_initial_again=%s", n == 1 ? maskstr(out[0].events, m) : n == 0 ? "none" : "ERR");
-	send(c, "0123456789", 10, MSG_NOSIGNAL);
+	sa_send(c, "0123456789", 10, MSG_NOSIGNAL);
 	settle();
 	omask("data", s);
 	n = epoll_wait(et, out, 4, 0);
@@ -2328,12 +2325,12 @@ static void case_poll_events(int nb)
 	n = epoll_wait(et, out, 4, 0);
 	o("et_shutwr=%s", n == 1 ? maskstr(out[0].events, m) : n == 0 ? "none" : "ERR");
 	ostr("recv_eof", recv(s, b, sizeof(b), 0), b);
-	oret("peer_send_after_shutwr", send(c, "x", 1, MSG_NOSIGNAL));
+	oret("peer_send_after_shutwr", sa_send(c, "x", 1, MSG_NOSIGNAL));
 	settle();
 	/* Nothing may follow EOF. */
 	ostr("recv_after_eof", recv(s, b, sizeof(b), MSG_DONTWAIT), b);
 	omask("after_eof", s);
-	send(s, "01234567890123456789", 20, MSG_NOSIGNAL);
+	sa_send(s, "01234567890123456789", 20, MSG_NOSIGNAL);
 	settle();
 	omask("cli_data", c);
 	close(s);
@@ -2399,7 +2396,7 @@ static void close_unread(int nb, int closer_is_server)
 	omask("peer_mask", writer);
 	oret("peer_recv", recv(writer, b, sizeof(b), 0));
 	oret("peer_recv2", recv(writer, b, sizeof(b), 0));
-	oret("peer_send", send(writer, "x", 1, MSG_NOSIGNAL));
+	oret("peer_send", sa_send(writer, "x", 1, MSG_NOSIGNAL));
 	o("peer_so_error=%d", getint(writer, SOL_SOCKET, SO_ERROR));
 	close(writer);
 }
@@ -2433,7 +2430,7 @@ static void case_linger0(int nb)
 	orecv_check("cli_recv", c, sizeof(b), 0, SEED_S, 0);
 	oret("cli_recv2", recv(c, b, sizeof(b), 0));
 	oret("cli_recv3", recv(c, b, sizeof(b), 0));
-	oret("cli_send", send(c, "x", 1, MSG_NOSIGNAL));
+	oret("cli_send", sa_send(c, "x", 1, MSG_NOSIGNAL));
 	close(c);
 }
 
@@ -2511,7 +2508,7 @@ static void case_sendfile(int nb)
 	k.fd = s;
 	pthread_create(&t, NULL, sink1_thread, &k);
 	while ((size_t)off < len && ms_since(t0) < 30000) {
-		ssize_t n = sendfile(c, mfd, &off, len - off > (1 << 20) ? 1 << 20 : len - off);
+		ssize_t n = sa_sendfile(c, mfd, &off, len - off > (1 << 20) ? 1 << 20 : len - off);
 
 		calls++;
 		if (n < 0) {
@@ -2776,7 +2773,7 @@ static void case_tfo(int nb)
 
 		stream_fill(SEED_C + i, 0, buf, sizeof(buf));
 		if (i < 2) {
-			n = sendto(fd, buf, sizeof(buf), MSG_FASTOPEN | MSG_NOSIGNAL,
+			n = sa_sendto(fd, buf, sizeof(buf), MSG_FASTOPEN | MSG_NOSIGNAL,
 				   (void *)&g_srv, g_srvlen);
 			snprintf(k, sizeof(k), "c%d_sendto", i);
 			oret(k, n);
@@ -2784,7 +2781,7 @@ static void case_tfo(int nb)
 			snprintf(k, sizeof(k), "c%d_connect", i);
 			oret("c2_set_fastopen_connect", setint(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1));
 			oret(k, connect(fd, (void *)&g_srv, g_srvlen));
-			n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+			n = sa_send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
 			snprintf(k, sizeof(k), "c%d_send", i);
 			oret(k, n);
 		}
@@ -2939,13 +2936,13 @@ static void case_uring_oob(int nb)
 	if (uring_init(&u))
 		fatal("io_uring_setup");
 	mk_pair(nb, &c, &s);
-	send(c, "abc", 3, MSG_NOSIGNAL);
+	sa_send(c, "abc", 3, MSG_NOSIGNAL);
 	settle();
 	ostr("recv0", recv(s, b, sizeof(b), 0), b);
 	q.fd = c;
 	q.addr = (uint64_t)(uintptr_t)"X";
 	o("send_oob=%d", uring_run(&u, &q, 2000));
-	send(c, "def", 3, MSG_NOSIGNAL);
+	sa_send(c, "def", 3, MSG_NOSIGNAL);
 	settle();
 	omask("mask", s);
 	oioctl("atmark", s, SIOCATMARK);
@@ -3064,7 +3061,7 @@ static void zerocopy_tx(int nb, int early)
 		stream_fill(SEED_C, (uint64_t)i * sizeof(buf[i]), buf[i], sizeof(buf[i]));
 		t0 = now_ns();
 		while (done < sizeof(buf[i]) && ms_since(t0) < IO_WAIT_MS) {
-			ssize_t w = send(c, buf[i] + done, sizeof(buf[i]) - done,
+			ssize_t w = sa_send(c, buf[i] + done, sizeof(buf[i]) - done,
 					 MSG_NOSIGNAL | (g_zc_enabled ? MSG_ZEROCOPY : 0));
 
 			if (w < 0) {
@@ -3221,15 +3218,15 @@ static void case_repair(int nb)
 	char b[64];
 
 	mk_pair(nb, &c, &s);
-	send(c, "abc", 3, MSG_NOSIGNAL);
+	sa_send(c, "abc", 3, MSG_NOSIGNAL);
 	settle();
 	ostr("recv1", recv(s, b, sizeof(b), 0), b);
 	oret("repair_on", setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)));
 	oret("repair_queue", setsockopt(c, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)));
 	oret("queue_seq", getsockopt(c, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, &l));
 	oret("repair_off", setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)));
-	oret("send2", send(c, "def", 3, MSG_NOSIGNAL));
-	oret("send3", send(s, "xyz", 3, MSG_NOSIGNAL));
+	oret("send2", sa_send(c, "def", 3, MSG_NOSIGNAL));
+	oret("send3", sa_send(s, "xyz", 3, MSG_NOSIGNAL));
 	settle();
 	ostr("recv2", recv(s, b, sizeof(b), 0), b);
 	ostr("recv3", recv(c, b, sizeof(b), 0), b);
@@ -3243,9 +3240,9 @@ static void case_oob(int nb)
 	int c, s;
 
 	mk_pair(nb, &c, &s);
-	send(c, "abc", 3, MSG_NOSIGNAL);
-	oret("send_oob", send(c, "X", 1, MSG_OOB | MSG_NOSIGNAL));
-	send(c, "def", 3, MSG_NOSIGNAL);
+	sa_send(c, "abc", 3, MSG_NOSIGNAL);
+	oret("send_oob", sa_send(c, "X", 1, MSG_OOB | MSG_NOSIGNAL));
+	sa_send(c, "def", 3, MSG_NOSIGNAL);
 	settle();
 	omask("mask", s);
 	oioctl("atmark", s, SIOCATMARK);
@@ -3268,11 +3265,11 @@ static void case_oob_drained(int nb)
 	int c, s;
 
 	mk_pair(nb, &c, &s);
-	send(c, "abc", 3, MSG_NOSIGNAL);
+	sa_send(c, "abc", 3, MSG_NOSIGNAL);
 	settle();
 	ostr("recv0", recv(s, b, sizeof(b), 0), b);
-	oret("send_oob", send(c, "X", 1, MSG_OOB | MSG_NOSIGNAL));
-	send(c, "def", 3, MSG_NOSIGNAL);
+	oret("send_oob", sa_send(c, "X", 1, MSG_OOB | MSG_NOSIGNAL));
+	sa_send(c, "def", 3, MSG_NOSIGNAL);
 	settle();
 	omask("mask", s);
 	oioctl("atmark", s, SIOCATMARK);
@@ -3280,7 +3277,7 @@ static void case_oob_drained(int nb)
 	oioctl("atmark2", s, SIOCATMARK);
 	ostr("recv1", recv(s, b, sizeof(b), 0), b);
 	ostr("recv_oob_again", recv(s, b, 1, MSG_OOB), b);
-	oret("send_after", send(c, "gh", 2, MSG_NOSIGNAL));
+	oret("send_after", sa_send(c, "gh", 2, MSG_NOSIGNAL));
 	settle();
 	ostr("recv2", recv(s, b, sizeof(b), 0), b);
 	close(c);
@@ -3304,7 +3301,7 @@ static void case_iov(int nb)
 		wv[i].iov_len = ws[i];
 		off += ws[i];
 	}
-	oret("writev", writev(c, wv, 5));
+	oret("writev", sa_writev(c, wv, 5));
 	settle();
 	off = 0;
 	for (i = 0; i < 5; i++) {
@@ -3321,7 +3318,7 @@ static void case_iov(int nb)
 	/* sendmsg with iovecs, readv in odd pieces. */
 	mh.msg_iov = wv;
 	mh.msg_iovlen = 5;
-	oret("sendmsg", sendmsg(c, &mh, MSG_NOSIGNAL));
+	oret("sendmsg", sa_sendmsg(c, &mh, MSG_NOSIGNAL));
 	settle();
 	{
 		static uint8_t r0[3], r1[5000], r2[20000];
