@@ -40,6 +40,7 @@ int require_caps(void);
 void drop_caps(void);
 int ensure_bpffs(void);
 int ensure_kernel_support(void);
+int open_lock_file(const char *name, const char *override, char *path, size_t len);
 int lock_acquire(void);
 void lock_release(int fd);
 int cgroup2_mount(char *buf, size_t len);

@@ -7,14 +7,13 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
@@ -80,6 +79,15 @@ static void reader_event_json(const struct sa_event *ev, const char *ts, long us
 	json_end(&w);
 }
 
+/* Why an option was refused (the sockopt event's unread flag). */
+static const char *sockopt_refusal(__u32 reason)
+{
+	/* Refused on any inserted socket (sockopt.bpf.c, always_refuse). */
+	if (reason == SA_R_ULP || reason == SA_R_ZEROCOPY_TX)
+		return " REFUSED: the socket is on the fast path";
+	return " REFUSED: redirected bytes unread";
+}
+
 static void reader_event_text(const struct sa_event *ev, const char *ts, long us,
 			      const char *l, const char *r)
 {
@@ -97,7 +105,7 @@ static void reader_event_text(const struct sa_event *ev, const char *ts, long us
 	       ev->pid, comm, ev->exe.dev >> 20, ev->exe.dev & 0xfffff,
 	       (unsigned long long)ev->exe.ino, l, r,
 	       ev->type == SA_EV_READER_KILL ? " KILLED: held unread redirected bytes" :
-	       ev->type == SA_EV_SOCKOPT && ev->unread ? " REFUSED: redirected bytes unread" : "");
+	       ev->type == SA_EV_SOCKOPT && ev->unread ? sockopt_refusal(ev->reason) : "");
 }
 
 /* A connection event: accelerated, passed, evicted, closed. */
@@ -190,26 +198,16 @@ static void usage_trace(void)
 static int trace_session_join(void)
 {
 	unsigned long long h = 0xcbf29ce484222325ull;	/* FNV-1a of the pin root */
+	char name[64], path[PATH_MAX];
 	const char *c;
-	char path[64];
-	struct stat st;
 	int fd, i;
 
 	for (c = pin_root(); *c; c++)
 		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
-	snprintf(path, sizeof(path), "/run/sockaccel.trace.%016llx", h);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 && (errno == EROFS || errno == EACCES)) {	/* read-only root (deploy/) */
-		snprintf(path, sizeof(path), "/tmp/sockaccel.trace.%016llx", h);
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	}
+	snprintf(name, sizeof(name), "sockaccel.trace.%016llx", h);
+	fd = open_lock_file(name, NULL, path, sizeof(path));
 	if (fd < 0)
-		return err_errno(errno, NULL, "cannot open %s", path);
-	if (fstat(fd, &st) || st.st_uid != geteuid()) {
-		close(fd);
-		return err_msg("%s is owned by uid %u, not by this user: refusing to use it",
-			       path, (unsigned int)st.st_uid);
-	}
+		return -1;
 	/* Only a session that is leaving holds it exclusively, briefly. */
 	for (i = 0; i < 200; i++) {
 		if (flock(fd, LOCK_SH | LOCK_NB) == 0)

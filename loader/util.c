@@ -295,30 +295,44 @@ int ensure_kernel_support(void)
  */
 #define SA_LOCK_WAIT_S	10
 
-int lock_acquire(void)
+/*
+ * Open (or create) a lock file of ours: /run/NAME, or /tmp/NAME in a
+ * container with a read-only root (deploy/), or *override if set. *path
+ * says which. One made by someone else (a shared /tmp) is not ours to
+ * wait on.
+ */
+int open_lock_file(const char *name, const char *override, char *path, size_t len)
 {
-	const char *path = getenv("SOCKACCEL_LOCK_FILE");
-	char holder[32] = "";
-	int fd, i;
-
 	struct stat st;
+	int fd;
 
-	if (!path || !*path)
-		path = "/run/sockaccel.lock";
+	if (override && *override)
+		snprintf(path, len, "%s", override);
+	else
+		snprintf(path, len, "/run/%s", name);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	/* A container with a read-only root (deploy/): its private /tmp. */
-	if (fd < 0 && (errno == EROFS || errno == EACCES) && !strcmp(path, "/run/sockaccel.lock")) {
-		path = "/tmp/sockaccel.lock";
+	if (fd < 0 && (errno == EROFS || errno == EACCES) && (!override || !*override)) {
+		snprintf(path, len, "/tmp/%s", name);
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
 	if (fd < 0)
 		return err_errno(errno, NULL, "cannot open lock file %s", path);
-	/* Made by someone else (a shared /tmp): not ours to wait on. */
 	if (fstat(fd, &st) || st.st_uid != geteuid()) {
 		close(fd);
 		return err_msg("lock file %s is owned by uid %u, not by this user: refusing to use it",
 			       path, (unsigned int)st.st_uid);
 	}
+	return fd;
+}
+
+int lock_acquire(void)
+{
+	char holder[32] = "", path[PATH_MAX];
+	int fd, i;
+
+	fd = open_lock_file("sockaccel.lock", getenv("SOCKACCEL_LOCK_FILE"), path, sizeof(path));
+	if (fd < 0)
+		return -1;
 	for (i = 0; i < SA_LOCK_WAIT_S * 20; i++) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			char pid[32];

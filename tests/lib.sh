@@ -174,19 +174,18 @@ bg() {
 	echo "$!" >> "$_SA_STATE/pids"
 }
 
-# tcp_out_segs [NS]: absolute TcpOutSegs of the namespace.
-tcp_out_segs() {
-	if [ -n "${1:-}" ]; then
-		ip netns exec "$1" nstat -az TcpOutSegs | awk '$1 == "TcpOutSegs" { print $2 }'
+# nstat_value NS NAME: an absolute SNMP/netstat counter of the namespace
+# (NS empty: this one).
+nstat_value() {
+	if [ -n "$1" ]; then
+		ip netns exec "$1" nstat -az "$2"
 	else
-		nstat -az TcpOutSegs | awk '$1 == "TcpOutSegs" { print $2 }'
-	fi
+		nstat -az "$2"
+	fi | awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }'
 }
 
-# nstat_value NS NAME: an absolute SNMP/netstat counter of the namespace.
-nstat_value() {
-	ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }'
-}
+# tcp_out_segs [NS]: absolute TcpOutSegs of the namespace.
+tcp_out_segs() { nstat_value "${1:-}" TcpOutSegs; }
 
 # counter NAME: a total from `sockaccel -j stats` (0 when not loaded).
 counter() {
