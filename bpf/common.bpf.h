@@ -256,7 +256,7 @@ static __always_inline __u32 sa_reader_verdict(const struct sa_config *cfg,
 }
 
 /* A verdict that must take an inserted socket back out (learned or forced). */
-static __always_inline bool sa_verdict_evicts(__u32 r)
+static __always_inline bool sa_verdict_forces_leave(__u32 r)
 {
 	return r != SA_R_NONE && r != SA_R_PROBATION && r != SA_R_READER_UNKNOWN;
 }
@@ -273,7 +273,7 @@ static __always_inline __u32 sa_guard_reason(struct sa_sock_state *st,
 {
 	struct sa_guard *g = sa_guard();
 	struct sa_conn_key pk;
-	struct sa_peer *rec;
+	struct sa_record *rec;
 	__u64 gen;
 	__u32 r;
 
@@ -282,20 +282,20 @@ static __always_inline __u32 sa_guard_reason(struct sa_sock_state *st,
 	gen = *(volatile __u64 *)&g->gen;
 	if (gen == st->guard_gen)
 		return SA_R_NONE;
-	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
-	if (rec && (rec->flags & (SA_PF_RX_STOPPED | SA_PF_TX_STOPPED)))
+	rec = bpf_map_lookup_elem(&sockaccel_records, &st->key);
+	if (rec && (rec->flags & (SA_RF_RX_STOPPED | SA_RF_TX_STOPPED)))
 		return rec->stop_reason ? rec->stop_reason : SA_R_POLICY;
 	/* Learned or forced since insertion (probation was passed then). */
 	r = sa_reader_verdict(cfg, &st->reader);
-	if (sa_verdict_evicts(r))
+	if (sa_verdict_forces_leave(r))
 		return r;
 	sa_peer_key(&st->key, &pk);
-	rec = bpf_map_lookup_elem(&sockaccel_peers, &pk);
-	if (rec && (rec->flags & SA_PF_RX_STOPPED))
+	rec = bpf_map_lookup_elem(&sockaccel_records, &pk);
+	if (rec && (rec->flags & SA_RF_RX_STOPPED))
 		return rec->stop_reason ? rec->stop_reason : SA_R_POLICY;
 	if (rec) {
 		r = sa_reader_verdict(cfg, &rec->reader);
-		if (sa_verdict_evicts(r))
+		if (sa_verdict_forces_leave(r))
 			return r;
 	}
 	st->guard_gen = gen;

@@ -151,7 +151,7 @@ static __always_inline void reader_bypass(struct sock *sk, __u32 use)
 	struct sa_conn_key key;
 	struct sk_psock *psock;
 	struct sa_exe_key exe;
-	struct sa_peer *rec;
+	struct sa_record *rec;
 	struct sa_exe *e;
 	__u64 cgroup_id;
 	__u32 slot;
@@ -172,7 +172,7 @@ static __always_inline void reader_bypass(struct sock *sk, __u32 use)
 			sa_guard_bump();	/* senders to its sockets look again */
 		return;
 	}
-	first = sa_stop(rec, SA_PF_RX_STOPPED, reason);
+	first = sa_stop(rec, SA_RF_RX_STOPPED, reason);
 	idle = psock_wait(peer_psock(&key), false, SA_STOP_WAIT_NS);
 	psock = sa_psock((struct tcp_sock *)sk);
 	unread = sa_psock_has_unread(psock) ? sa_unread_redirected((struct tcp_sock *)sk, cfg) : 0;
@@ -237,7 +237,7 @@ static __always_inline void special_send(struct sock *sk, bool urgent)
 	__u32 reason = urgent ? SA_R_URGENT : SA_R_TX_TIMESTAMPS;
 	struct sa_config *cfg = sa_config();
 	struct sa_conn_key key;
-	struct sa_peer *rec;
+	struct sa_record *rec;
 	__u64 cgroup_id;
 	__u32 slot;
 	long unread = 0;
@@ -249,7 +249,7 @@ static __always_inline void special_send(struct sock *sk, bool urgent)
 	rec = record_of(sk, &key);
 	if (!rec)
 		return;
-	if (!sa_stop(rec, SA_PF_TX_STOPPED, reason))
+	if (!sa_stop(rec, SA_RF_TX_STOPPED, reason))
 		return;
 	/*
 	 * Every verdict of this socket passes from the stop on (this
@@ -261,7 +261,7 @@ static __always_inline void special_send(struct sock *sk, bool urgent)
 	 * one.
 	 */
 	if (psock_wait(sa_psock((struct tcp_sock *)sk), false, SA_STOP_WAIT_NS))
-		__sync_fetch_and_or(&rec->flags, SA_PF_QUIESCED);
+		__sync_fetch_and_or(&rec->flags, SA_RF_QUIESCED);
 	slot = sa_cgroup_slot(sk, &cgroup_id);
 	if (!urgent)
 		return;
@@ -521,7 +521,7 @@ int sockaccel_guard_ioctl(struct trace_event_raw_sys_enter *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sa_config *cfg;
 	struct sa_conn_key key;
-	struct sa_peer *rec;
+	struct sa_record *rec;
 	struct sock *sk;
 
 	if (cmd != SA_SIOCINQ && cmd != SA_SIOCATMARK)
@@ -551,7 +551,7 @@ int sockaccel_guard_ioctl(struct trace_event_raw_sys_enter *ctx)
 	if (learn_use(SA_EXE_FIONREAD))
 		sa_guard_bump();
 	if (cmd == SA_SIOCATMARK || !(cfg->kernel_flags & SA_KF_FIONREAD))
-		sa_stop(rec, SA_PF_RX_STOPPED, SA_R_FIONREAD_READER);
+		sa_stop(rec, SA_RF_RX_STOPPED, SA_R_FIONREAD_READER);
 	return 0;
 }
 

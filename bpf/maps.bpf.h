@@ -19,7 +19,7 @@ struct {
 } sockaccel_socks SEC(".maps");
 
 /*
- * Public records of inserted sockets, by the same key (see struct sa_peer).
+ * Public records of inserted sockets, by the same key (see struct sa_record).
  * A plain hash, not an LRU: maybe_leave() reads a missing record as "that
  * socket closed", which an eviction must never fake. Records leave at
  * close (on_state_change()); when the map is full a new connection stays
@@ -29,8 +29,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2 * SA_DEFAULT_MAX_SOCKS);	/* loader may resize */
 	__type(key, struct sa_conn_key);
-	__type(value, struct sa_peer);
-} sockaccel_peers SEC(".maps");
+	__type(value, struct sa_record);
+} sockaccel_records SEC(".maps");
 
 /*
  * Listening sockets in attached cgroups (struct sa_listener), so a passive

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Pairing: is a socket's public record (struct sa_peer) the other end of
+ * Pairing: is a socket's public record (struct sa_record) the other end of
  * this socket's connection? Used by sockops.bpf.c before inserting a
  * passive child and by sk_msg.bpf.c before the first redirected byte.
  */
@@ -33,10 +33,10 @@ static __always_inline bool same_ip6(const __u32 *a, const __u32 *b)
  * (DNAT rewrites only the destination).
  */
 static __always_inline __u32 verify_peer(const struct sa_sock_state *st,
-					 const struct sa_peer *rec,
+					 const struct sa_record *rec,
 					 const struct sa_config *cfg)
 {
-	if (rec->flags & (SA_PF_EVICTED | SA_PF_DECLINED))
+	if (rec->flags & (SA_RF_LEFT | SA_RF_DECLINED))
 		return SA_R_PEER_MISSING;
 	if (rec->netns_cookie == st->netns_cookie) {
 		if (rec->local_port != st->remote_port ||

@@ -174,15 +174,15 @@ struct peer_wait {
 
 static long peer_wait_step(__u32 i, struct peer_wait *w)
 {
-	struct sa_peer *own;
+	struct sa_record *own;
 
-	if (bpf_map_lookup_elem(&sockaccel_peers, &w->peer)) {
+	if (bpf_map_lookup_elem(&sockaccel_records, &w->peer)) {
 		w->found = true;
 		return 1;
 	}
 	/* The server end decided to stay on TCP (decide_connection()). */
-	own = bpf_map_lookup_elem(&sockaccel_peers, &w->own);
-	if (!own || (own->flags & SA_PF_DECLINED))
+	own = bpf_map_lookup_elem(&sockaccel_records, &w->own);
+	if (!own || (own->flags & SA_RF_DECLINED))
 		return 1;
 	return bpf_ktime_get_ns() - w->start > SA_PEER_WAIT_NS;
 }
@@ -224,9 +224,9 @@ static __always_inline bool wait_for_peer_record(struct sa_sock_state *st,
 /* Ask sockops.bpf.c's maybe_leave() to take this socket out of the sockhash. */
 static __always_inline void request_leave(struct sa_sock_state *st, __u32 reason)
 {
-	if (!(st->flags & SA_SF_EVICT_REQ)) {
+	if (!(st->flags & SA_SF_LEAVE_REQ)) {
 		st->leave_reason = reason;
-		st->flags |= SA_SF_EVICT_REQ;
+		st->flags |= SA_SF_LEAVE_REQ;
 	}
 }
 
@@ -304,12 +304,12 @@ static __always_inline void wait_for_peer_lock(struct tcp_sock *peer, struct sa_
 					       const struct sa_config *cfg, struct sa_counters *c)
 {
 	struct lock_wait w = { .peer = peer, .bound = cfg->lock_spin_ns };
-	struct sa_peer *self_rec, *peer_rec;
+	struct sa_record *self_rec, *peer_rec;
 
 	if (!w.bound || !SA_RD(peer, inet_conn.icsk_inet.sk.sk_lock.owned))
 		return;
-	self_rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
-	peer_rec = bpf_map_lookup_elem(&sockaccel_peers, peer_key);
+	self_rec = bpf_map_lookup_elem(&sockaccel_records, &st->key);
+	peer_rec = bpf_map_lookup_elem(&sockaccel_records, peer_key);
 	if (!self_rec || !peer_rec)
 		return;
 	__sync_fetch_and_add(&self_rec->lock_waiters, 1);
@@ -333,7 +333,7 @@ static __always_inline __u32 sender_ok(struct sa_sock_state *st, struct tcp_sock
 	__u32 reason;
 
 	/* Left the sockhash in the middle of this sendmsg(): TCP from here. */
-	if (st->flags & SA_SF_EVICTED)
+	if (st->flags & SA_SF_LEFT)
 		return st->leave_reason;
 	/*
 	 * This socket turned blocking (fcntl() after a nonblocking connect):
@@ -343,7 +343,7 @@ static __always_inline __u32 sender_ok(struct sa_sock_state *st, struct tcp_sock
 	 */
 	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(self) == 0)
 		return SA_R_SELF_BLOCKING;
-	if (st->flags & SA_SF_EVICT_REQ)
+	if (st->flags & SA_SF_LEAVE_REQ)
 		return st->leave_reason;
 	/*
 	 * After shutdown(SHUT_WR) (or once closing) tcp_sendmsg_locked()
@@ -368,14 +368,14 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 					    const struct sa_conn_key *peer_key,
 					    struct sa_counters *c, const struct sa_config *cfg)
 {
-	struct sa_peer *rec;
+	struct sa_record *rec;
 	__u32 reason;
 
 	if (st->flags & SA_SF_PAIRED)
 		return SA_R_NONE;
-	rec = bpf_map_lookup_elem(&sockaccel_peers, peer_key);
+	rec = bpf_map_lookup_elem(&sockaccel_records, peer_key);
 	if (!rec && wait_for_peer_record(st, peer_key, c))
-		rec = bpf_map_lookup_elem(&sockaccel_peers, peer_key);
+		rec = bpf_map_lookup_elem(&sockaccel_records, peer_key);
 	/*
 	 * No peer will ever pair: it is remote or not accelerated (no record
 	 * some time after establishment; a local server end is inserted
@@ -390,7 +390,7 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;
 	}
-	if (rec->flags & (SA_PF_EVICTED | SA_PF_DECLINED)) {
+	if (rec->flags & (SA_RF_LEFT | SA_RF_DECLINED)) {
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;
 	}
@@ -403,7 +403,7 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 	 * either the peer leaves and we never redirect to it, or it stays
 	 * for good.
 	 */
-	if (__sync_fetch_and_or(&rec->flags, SA_PF_GOT_REDIRECT) & (SA_PF_EVICTED | SA_PF_DECLINED)) {
+	if (__sync_fetch_and_or(&rec->flags, SA_RF_GOT_REDIRECT) & (SA_RF_LEFT | SA_RF_DECLINED)) {
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;
 	}
@@ -412,7 +412,7 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 	st->paired_ns = bpf_ktime_get_ns();
 	if (rec->netns_cookie != st->netns_cookie)
 		st->flags |= SA_SF_CROSS_NETNS;
-	if (rec->flags & SA_PF_LISTENER_NB)
+	if (rec->flags & SA_RF_LISTENER_NB)
 		st->flags |= SA_SF_PEER_PREACCEPT;
 	return SA_R_NONE;
 }
@@ -518,7 +518,7 @@ static __always_inline int redirect(struct sk_msg_md *msg, struct sa_sock_state 
 				    const struct sa_config *cfg, __u32 size)
 {
 	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, peer_key, BPF_F_INGRESS) != SK_PASS) {
-		/* The peer left the sockhash (closed or evicted) for good. */
+		/* The peer left the sockhash (closed or left) for good. */
 		st->flags &= ~SA_SF_PAIRED;
 		request_leave(st, SA_R_PEER_GONE);
 		st->peer_addr = 0;

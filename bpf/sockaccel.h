@@ -137,7 +137,7 @@ struct sa_listener {
 					    * the program that accepts is unknown */
 #define SA_SHORT_MSGS		4	/* fewer on average: short connections */
 #define SA_SHORT_MIN_SAMPLES	16	/* before judging a port */
-#define SA_SHORT_PROBE_EVERY	32	/* still insert one in this many */
+#define SA_SHORT_SAMPLE_EVERY	32	/* still insert one in this many */
 
 /*
  * Leaving the sockhash. tcp_bpf's pass path costs about half of plain TCP's
@@ -174,10 +174,10 @@ struct sa_listener {
 /* Per-socket flags in struct sa_sock_state.flags. */
 #define SA_SF_INSERTED		(1u << 0)  /* in sockaccel_socks */
 #define SA_SF_PAIRED		(1u << 1)  /* peer record verified and cached */
-#define SA_SF_EVICTED		(1u << 2)  /* left the sockhash before close */
+#define SA_SF_LEFT		(1u << 2)  /* left the sockhash before close */
 #define SA_SF_CROSS_NETNS	(1u << 3)  /* peer lives in another netns */
 #define SA_SF_PEER_PREACCEPT	(1u << 4)  /* peer may take bytes before accept() */
-#define SA_SF_EVICT_REQ		(1u << 5)  /* no peer will pair: leave when safe */
+#define SA_SF_LEAVE_REQ		(1u << 5)  /* no peer will pair: leave when safe */
 #define SA_SF_READER_KNOWN	(1u << 6)  /* reader was set at TCP_CONNECT_CB */
 #define SA_SF_CLOSED		(1u << 7)  /* its close was accounted */
 #define SA_SF_PEER_WAITED	(1u << 8)  /* waited once for its server end */
@@ -229,28 +229,28 @@ struct sa_sock_state {
  * helper is not available to sk_msg or sock_ops), so each socket publishes
  * its own address and identity here for its peer to verify and read.
  */
-#define SA_PF_GOT_REDIRECT	(1u << 0)  /* a peer decided to redirect here */
-#define SA_PF_EVICTED		(1u << 1)  /* left the sockhash */
-#define SA_PF_LISTENER_NB	(1u << 2)  /* passive, listener was nonblocking */
-#define SA_PF_DECLINED		(1u << 3)  /* client: the server end was not inserted */
+#define SA_RF_GOT_REDIRECT	(1u << 0)  /* a peer decided to redirect here */
+#define SA_RF_LEFT		(1u << 1)  /* left the sockhash */
+#define SA_RF_LISTENER_NB	(1u << 2)  /* passive, listener was nonblocking */
+#define SA_RF_DECLINED		(1u << 3)  /* client: the server end was not inserted */
 /*
  * Stops: the guard (splice(), io_uring, mmap(), MSG_OOB) or the sockopt
  * program found a use of the socket that redirected bytes cannot serve;
  * stop_reason says which (enum sa_reason). Both ends leave the sockhash.
  */
-#define SA_PF_RX_STOPPED	(1u << 4)  /* no more redirects into it: its reader
+#define SA_RF_RX_STOPPED	(1u << 4)  /* no more redirects into it: its reader
 					    * reads in a way tcp_bpf_recvmsg()'s
 					    * queue does not serve */
-#define SA_PF_TX_STOPPED	(1u << 5)  /* its own sends go through TCP from now
+#define SA_RF_TX_STOPPED	(1u << 5)  /* its own sends go through TCP from now
 					    * on (urgent data, a ULP, ...) */
-#define SA_PF_QUIESCED		(1u << 6)  /* ...and no redirect of its own was in
+#define SA_RF_QUIESCED		(1u << 6)  /* ...and no redirect of its own was in
 					    * flight then: its peer may leave
 					    * without seeing it outside sendmsg() */
 
-struct sa_peer {
+struct sa_record {
 	__u64 sk_addr;		/* host byte order: kernel address of its tcp_sock */
 	__u64 netns_cookie;	/* host byte order */
-	__u32 flags;		/* host byte order: SA_PF_* */
+	__u32 flags;		/* host byte order: SA_RF_* */
 	__u16 family;		/* host byte order */
 	__u16 local_port;	/* host byte order */
 	__u16 remote_port;	/* host byte order */
@@ -291,7 +291,7 @@ enum sa_reason {
 				 * row: leave */
 	SA_R_SMALL_STREAM,	/* streams small writes to a reader that lags:
 				 * TCP's autocork is cheaper, leave */
-	SA_R_SHORT_CONN,	/* connections to this port are short: a psock
+	SA_R_SHORT_CONNS,	/* connections to this port are short: a psock
 				 * would cost more than it saves */
 	SA_R_SPLICE_READER,	/* its reader (executable or listener) reads
 				 * sockets with splice(), which never sees
@@ -324,7 +324,7 @@ enum sa_counter {
 	SA_C_SOCKS_SEEN = 0,	/* established sockets in an attached cgroup */
 	SA_C_SOCKS_ADDED,	/* inserted into the sockhash */
 	SA_C_INSERT_FAILED,	/* sockhash full or insertion refused */
-	SA_C_SOCKS_EVICTED,	/* left the sockhash before close */
+	SA_C_SOCKS_LEFT,	/* left the sockhash before close */
 	SA_C_SOCKS_CLOSED,	/* inserted sockets that closed */
 	SA_C_MSGS_REDIRECTED,
 	SA_C_BYTES_REDIRECTED,
@@ -406,7 +406,7 @@ struct sa_config {
 				 * reading (>= backlog_limit) */
 	__u64 stay_limit;	/* host byte order: bytes a direction may pass
 				 * in a row before its socket leaves */
-	__u32 skip_short;	/* host byte order: 1 = leave short connections
+	__u32 short_conns;	/* host byte order: 1 = leave short connections
 				 * (struct sa_listener) on TCP */
 	__u32 lock_spin_ns;	/* host byte order: longest wait for a peer's
 				 * socket lock before a redirect; 0 = none */
@@ -459,7 +459,7 @@ enum sa_event_type {
 	SA_EV_ACCELERATED = 1,	/* inserted into the sockhash */
 	SA_EV_PASSED,		/* established but left on the stack */
 	SA_EV_CLOSED,		/* an inserted socket closed */
-	SA_EV_EVICTED,		/* removed from the sockhash before close */
+	SA_EV_LEFT,		/* removed from the sockhash before close */
 	SA_EV_USE_LEARNED,	/* an executable was seen using a TCP socket in a
 				 * way the fast path cannot serve (reason) for
 				 * the first time */

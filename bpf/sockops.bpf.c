@@ -233,7 +233,7 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 /*
  * A client connecting to a listener in its own netns whose connections
  * exchanged fewer than SA_SHORT_MSGS messages per socket on average stays
- * on TCP; one connection in SA_SHORT_PROBE_EVERY is inserted anyway so
+ * on TCP; one connection in SA_SHORT_SAMPLE_EVERY is inserted anyway so
  * the average follows the traffic. The server end follows its client
  * (inserted only if the client is), so both ends always agree.
  */
@@ -243,14 +243,14 @@ static __always_inline bool short_connections(struct bpf_sock_ops *skops,
 	struct sa_listen_key k;
 	struct sa_listener *l;
 
-	if (!cfg->skip_short)
+	if (!cfg->short_conns)
 		return false;
 	listen_key(skops, remote_port, &k);
 	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
 	if (!l || l->samples < SA_SHORT_MIN_SAMPLES ||
 	    l->avg_msgs >= SA_SHORT_MSGS * 16)
 		return false;
-	return l->skipped++ % SA_SHORT_PROBE_EVERY != 0;
+	return l->skipped++ % SA_SHORT_SAMPLE_EVERY != 0;
 }
 
 /* At close: fold what this socket sent into its listener's average. */
@@ -279,7 +279,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 {
 	struct sa_config *cfg = sa_config();
 	struct sa_sock_state tmp = {}, *st;
-	struct sa_peer rec = {}, *client = NULL;
+	struct sa_record rec = {}, *client = NULL;
 	struct sa_listener *listener = NULL;
 	struct sa_conn_key client_key;
 	struct bpf_sock *bsk = skops->sk;
@@ -343,7 +343,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 */
 	if (!active) {
 		sa_peer_key(&tmp.key, &client_key);
-		client = bpf_map_lookup_elem(&sockaccel_peers, &client_key);
+		client = bpf_map_lookup_elem(&sockaccel_records, &client_key);
 		if (!client) {
 			reason = SA_R_PEER_MISSING;
 			goto pass;
@@ -392,7 +392,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	if (reason != SA_R_NONE)
 		goto pass;
 	if (active && short_connections(skops, cfg, tmp.remote_port)) {
-		reason = SA_R_SHORT_CONN;
+		reason = SA_R_SHORT_CONNS;
 		goto pass;
 	}
 
@@ -412,21 +412,21 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 * client that writes right after connect() would put its first bytes
 	 * on the stack and, if it never pauses, stay there (rule 1).
 	 */
-	rec.flags = lnb == 1 ? SA_PF_LISTENER_NB : 0;
+	rec.flags = lnb == 1 ? SA_RF_LISTENER_NB : 0;
 	rec.reader = st->reader;
 	rec.family = st->family;
 	rec.local_port = st->local_port;
 	rec.remote_port = st->remote_port;
 	__builtin_memcpy(rec.local_ip6, st->local_ip6, sizeof(rec.local_ip6));
 	__builtin_memcpy(rec.remote_ip6, st->remote_ip6, sizeof(rec.remote_ip6));
-	if (bpf_map_update_elem(&sockaccel_peers, &st->key, &rec, BPF_ANY)) {
+	if (bpf_map_update_elem(&sockaccel_records, &st->key, &rec, BPF_ANY)) {
 		sa_count(slot, SA_C_INSERT_FAILED, 1);
 		return;
 	}
 	/* NOEXIST: a duplicate key (never seen in practice) pairs nothing. */
 	err = bpf_sock_hash_update(skops, &sockaccel_socks, &st->key, BPF_NOEXIST);
 	if (err) {
-		bpf_map_delete_elem(&sockaccel_peers, &st->key);
+		bpf_map_delete_elem(&sockaccel_records, &st->key);
 		sa_count(slot, SA_C_INSERT_FAILED, 1);
 		return;
 	}
@@ -448,7 +448,7 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 pass:
 	/* Tell the client end it will never be paired: it leaves the sockhash. */
 	if (client)
-		__sync_fetch_and_or(&client->flags, SA_PF_DECLINED);
+		__sync_fetch_and_or(&client->flags, SA_RF_DECLINED);
 	count_reason(slot, reason);
 	if (cfg->trace)
 		sa_emit(&tmp, SA_EV_PASSED, reason, cgroup_id);
@@ -464,7 +464,7 @@ pass:
  * Deleting a socket from the sockhash discards its unread redirected bytes
  * and any redirect still on its way (sk_psock_drop(), and
  * sk_psock_queue_msg() once the psock is stopped), so:
- *  - if no peer ever announced a redirect to it (SA_PF_GOT_REDIRECT), a
+ *  - if no peer ever announced a redirect to it (SA_RF_GOT_REDIRECT), a
  *    compare-and-swap on its record decides between the two: leave now;
  *  - otherwise raise SA_LEAVING_BEACON, after which every verdict of the
  *    peer passes, and leave only once the peer is seen outside sendmsg()
@@ -477,7 +477,7 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 {
 	struct sa_config *cfg = sa_config();
 	struct sa_conn_key peer_key;
-	struct sa_peer *rec, *peer_rec;
+	struct sa_record *rec, *peer_rec;
 	struct sa_sock_state *st;
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp;
@@ -486,14 +486,14 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 	if (!bsk || !cfg)
 		return;
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
-	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_EVICTED))
+	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_LEFT))
 		goto stop;
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return;
 	sa_peer_key(&st->key, &peer_key);
 	peer_rec = NULL;
-	if (st->flags & SA_SF_EVICT_REQ) {
+	if (st->flags & SA_SF_LEAVE_REQ) {
 		reason = st->leave_reason;
 	} else if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0) {
 		reason = SA_R_SELF_BLOCKING;
@@ -512,14 +512,14 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 			if (!(SA_RD(peer, bpf_sock_ops_cb_flags) & SA_LEAVING_BEACON))
 				return;
 		} else {
-			peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
-			if (!peer_rec || !(peer_rec->flags & SA_PF_EVICTED))
+			peer_rec = bpf_map_lookup_elem(&sockaccel_records, &peer_key);
+			if (!peer_rec || !(peer_rec->flags & SA_RF_LEFT))
 				return;	/* nothing to do; look again next segment */
 		}
 		reason = SA_R_PEER_GONE;
 	}
 
-	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
+	rec = bpf_map_lookup_elem(&sockaccel_records, &st->key);
 	if (!rec)
 		goto stop;	/* no record to coordinate with: stay */
 	/* Raised by every leaver: its peer follows it out (above). */
@@ -527,30 +527,30 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 					  SA_LEAVING_BEACON);
 	flags = rec->flags;
-	if (flags & SA_PF_GOT_REDIRECT) {
+	if (flags & SA_RF_GOT_REDIRECT) {
 		sa_full_barrier(&st->passed_run);
 		if (!peer_rec)
-			peer_rec = bpf_map_lookup_elem(&sockaccel_peers, &peer_key);
+			peer_rec = bpf_map_lookup_elem(&sockaccel_records, &peer_key);
 		/*
 		 * No record: the peer closed (on_state_change()). A peer that
 		 * sent urgent data when none of its redirects was in flight
 		 * passes every verdict since (guard.bpf.c): no need to see it
 		 * outside sendmsg().
 		 */
-		if (peer_rec && !(peer_rec->flags & SA_PF_QUIESCED) &&
+		if (peer_rec && !(peer_rec->flags & SA_RF_QUIESCED) &&
 		    !sa_peer_idle(sa_tcp_sock_at(peer_rec->sk_addr)))
 			return;
 		if (sa_psock_has_unread(sa_psock(tp)))
 			return;	/* unread (or unknown): let the reader drain it */
 	}
-	if (__sync_val_compare_and_swap(&rec->flags, flags, flags | SA_PF_EVICTED) != flags)
+	if (__sync_val_compare_and_swap(&rec->flags, flags, flags | SA_RF_LEFT) != flags)
 		return;		/* a peer announced meanwhile: decide again */
 	bpf_map_delete_elem(&sockaccel_socks, &st->key);
 	st->leave_reason = reason;
-	st->flags |= SA_SF_EVICTED;
-	sa_count(st->slot, SA_C_SOCKS_EVICTED, 1);
+	st->flags |= SA_SF_LEFT;
+	sa_count(st->slot, SA_C_SOCKS_LEFT, 1);
 	if (cfg->trace)
-		sa_emit(st, SA_EV_EVICTED, reason, 0);
+		sa_emit(st, SA_EV_LEFT, reason, 0);
 stop:
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
 				  ~BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
@@ -577,7 +577,7 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 		return;
 	st->flags |= SA_SF_CLOSED;	/* once, however many attachments run */
 	/* The sockhash entry goes with the socket (sock_map_close/unhash). */
-	bpf_map_delete_elem(&sockaccel_peers, &st->key);
+	bpf_map_delete_elem(&sockaccel_records, &st->key);
 	account_listener(skops, st);
 	sa_count(st->slot, SA_C_SOCKS_CLOSED, 1);
 	cfg = sa_config();

@@ -70,7 +70,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* What an option asks of an inserted socket. */
 struct opt_rule {
-	__u32 stop;		/* SA_PF_RX_STOPPED | SA_PF_TX_STOPPED */
+	__u32 stop;		/* SA_RF_RX_STOPPED | SA_RF_TX_STOPPED */
 	__u32 reason;		/* enum sa_reason */
 	__u32 use;		/* SA_EXE_* learned on a connected socket */
 	int refuse;		/* errno when unread or in flight; 0: cannot refuse */
@@ -109,7 +109,7 @@ static __always_inline bool opt_rule_of(struct bpf_sockopt *ctx, struct opt_rule
 	if (level == SA_SOL_TCP && name == SA_TCP_REPAIR) {
 		if (val != SA_TCP_REPAIR_ON)
 			return false;
-		r->stop = SA_PF_RX_STOPPED | SA_PF_TX_STOPPED;
+		r->stop = SA_RF_RX_STOPPED | SA_RF_TX_STOPPED;
 		r->reason = SA_R_REPAIR;
 		r->refuse = SA_EPERM;
 		return true;
@@ -147,13 +147,13 @@ static __always_inline bool opt_rule_of(struct bpf_sockopt *ctx, struct opt_rule
 	case SA_SO_TIMESTAMPING_NEW:
 		/* An int, or struct so_timestamping whose first member is the flags. */
 		if (val & SA_SOF_TIMESTAMPING_TX) {
-			r->stop = SA_PF_TX_STOPPED;
+			r->stop = SA_RF_TX_STOPPED;
 			r->reason = SA_R_TX_TIMESTAMPS;
 			r->use = SA_EXE_TX_TIMESTAMPS;
 		}
 		if (!(val & SA_SOF_TIMESTAMPING_RX))
 			return r->stop != 0;
-		r->stop |= SA_PF_RX_STOPPED;
+		r->stop |= SA_RF_RX_STOPPED;
 		r->reason = SA_R_RX_OPTIONS;
 		r->use |= SA_EXE_RX_OPTIONS;
 		return true;
@@ -161,7 +161,7 @@ static __always_inline bool opt_rule_of(struct bpf_sockopt *ctx, struct opt_rule
 		return false;
 	}
 rx_option:
-	r->stop = SA_PF_RX_STOPPED;
+	r->stop = SA_RF_RX_STOPPED;
 	r->reason = SA_R_RX_OPTIONS;
 	r->use = SA_EXE_RX_OPTIONS;
 	return true;
@@ -198,7 +198,7 @@ int sockaccel_setsockopt(struct bpf_sockopt *ctx)
 	struct sa_sock_state *st;
 	struct sa_config *cfg;
 	struct opt_rule r;
-	struct sa_peer *rec;
+	struct sa_record *rec;
 	struct tcp_sock *tp;
 	bool idle, unread;
 
@@ -211,7 +211,7 @@ int sockaccel_setsockopt(struct bpf_sockopt *ctx)
 	if (r.use && bsk->state == TCP_ESTABLISHED && learn_use(r.use))
 		sa_guard_bump();
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
-	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_EVICTED))
+	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_LEFT))
 		return 1;
 	if (r.always_refuse) {
 		bpf_set_retval(-r.refuse);
@@ -221,17 +221,17 @@ int sockaccel_setsockopt(struct bpf_sockopt *ctx)
 		return 0;
 	}
 	/* Its own record (inserted with BPF_NOEXIST) holds its address. */
-	rec = bpf_map_lookup_elem(&sockaccel_peers, &st->key);
+	rec = bpf_map_lookup_elem(&sockaccel_records, &st->key);
 	if (!rec)
 		return 1;
 	tp = sa_tcp_sock_at(rec->sk_addr);
-	if (r.stop & SA_PF_RX_STOPPED)
-		sa_stop(rec, SA_PF_RX_STOPPED, r.reason);
-	if (r.stop & SA_PF_TX_STOPPED)
-		sa_stop(rec, SA_PF_TX_STOPPED, r.reason);
+	if (r.stop & SA_RF_RX_STOPPED)
+		sa_stop(rec, SA_RF_RX_STOPPED, r.reason);
+	if (r.stop & SA_RF_TX_STOPPED)
+		sa_stop(rec, SA_RF_TX_STOPPED, r.reason);
 	idle = psock_wait(peer_psock(&st->key), false, SA_SOCKOPT_WAIT_NS);
 	unread = sa_psock_has_unread(sa_psock(tp));
-	if (!(r.stop & SA_PF_RX_STOPPED) || (idle && !unread)) {
+	if (!(r.stop & SA_RF_RX_STOPPED) || (idle && !unread)) {
 		sa_count(st->slot, SA_C_SOCKOPT_STOPS, 1);
 		if (cfg->trace)
 			emit_sockopt(st, r.reason, false);

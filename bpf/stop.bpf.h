@@ -6,7 +6,7 @@
  * a redirect that was already decided.
  *
  * The handshake with the peer's sk_msg program (Dekker): a stop sets its
- * flag in the socket's own record (struct sa_peer), then bumps the guard
+ * flag in the socket's own record (struct sa_record), then bumps the guard
  * generation (a fetching atomic: a full barrier), then reads the peer's
  * psock reference count. The peer's tcp_bpf_sendmsg() takes that
  * reference before running the verdict, and the verdict puts a full
@@ -29,18 +29,18 @@
 #define SA_STOP_WAIT_LOOPS	(1u << 16)
 
 /* The socket's own public record, if it is in sockaccel_socks. */
-static __always_inline struct sa_peer *record_of(struct sock *sk, struct sa_conn_key *key)
+static __always_inline struct sa_record *record_of(struct sock *sk, struct sa_conn_key *key)
 {
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	__u32 snd_una = BPF_CORE_READ(tp, snd_una), rcv_nxt = BPF_CORE_READ(tp, rcv_nxt);
 	__u64 acked = BPF_CORE_READ(tp, bytes_acked), received = BPF_CORE_READ(tp, bytes_received);
-	struct sa_peer *rec;
+	struct sa_record *rec;
 	int i;
 
 	/* Either role: the record's own address tells which is this one. */
 	for (i = 0; i < 2; i++) {
 		sa_conn_key(key, i == 0, snd_una, rcv_nxt, acked, received);
-		rec = bpf_map_lookup_elem(&sockaccel_peers, key);
+		rec = bpf_map_lookup_elem(&sockaccel_records, key);
 		if (rec && rec->sk_addr == (__u64)(unsigned long)sk)
 			return rec;
 	}
@@ -51,10 +51,10 @@ static __always_inline struct sa_peer *record_of(struct sock *sk, struct sa_conn
 static __always_inline struct sk_psock *peer_psock(const struct sa_conn_key *key)
 {
 	struct sa_conn_key pk;
-	struct sa_peer *prec;
+	struct sa_record *prec;
 
 	sa_peer_key(key, &pk);
-	prec = bpf_map_lookup_elem(&sockaccel_peers, &pk);
+	prec = bpf_map_lookup_elem(&sockaccel_records, &pk);
 	if (!prec)
 		return NULL;
 	return sa_psock(sa_tcp_sock_at(prec->sk_addr));
@@ -94,11 +94,11 @@ static __always_inline bool psock_wait(struct sk_psock *psock, bool for_unread, 
 }
 
 /*
- * Put a stop (SA_PF_RX_STOPPED or SA_PF_TX_STOPPED) on a socket's own
+ * Put a stop (SA_RF_RX_STOPPED or SA_RF_TX_STOPPED) on a socket's own
  * record. True if it is the first of that kind. The reason is written
  * before the flag, whose fetching atomic orders it.
  */
-static __always_inline bool sa_stop(struct sa_peer *rec, __u32 flag, __u32 reason)
+static __always_inline bool sa_stop(struct sa_record *rec, __u32 flag, __u32 reason)
 {
 	__u32 old;
 

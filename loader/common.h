@@ -83,7 +83,7 @@ struct load_opts {
 	__u32 max_socks;
 	__u64 backlog_limit;
 	int cross_netns;	/* -1 keep, 0 off, 1 on */
-	int skip_short;		/* -1 keep, 0 accelerate short connections, 1 skip */
+	int short_conns;		/* -1 keep, 0 accelerate short connections, 1 skip */
 	long lock_spin_ns;	/* -1 keep, else the wait bound (0 = never wait) */
 	long probation_conns;	/* -1 keep, else connections per new executable */
 	long probation_ms;	/* -1 keep, else milliseconds per new executable */

@@ -124,7 +124,7 @@ static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 			return err_msg("cannot set pin path for %s", name);
 		if (o->max_socks && !strcmp(name, "sockaccel_socks"))
 			bpf_map__set_max_entries(map, o->max_socks);
-		if (o->max_socks && !strcmp(name, "sockaccel_peers"))
+		if (o->max_socks && !strcmp(name, "sockaccel_records"))
 			bpf_map__set_max_entries(map, 2 * o->max_socks);
 	}
 	return 0;
@@ -440,8 +440,8 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		}
 		if (o->cross_netns >= 0)
 			cfg.allow_cross_netns = o->cross_netns;
-		if (o->skip_short >= 0)
-			cfg.skip_short = o->skip_short;
+		if (o->short_conns >= 0)
+			cfg.short_conns = o->short_conns;
 		if (o->lock_spin_ns >= 0)
 			cfg.lock_spin_ns = o->lock_spin_ns;
 		if (o->probation_conns >= 0)
@@ -501,7 +501,7 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	/* Two full send buffers passed in a row: more than one fallback. */
 	cfg.stay_limit = 2 * sysctl_max("/proc/sys/net/ipv4/tcp_wmem", 4u << 20);
 	cfg.allow_cross_netns = o->cross_netns > 0;
-	cfg.skip_short = o->skip_short != 0;
+	cfg.short_conns = o->short_conns != 0;
 	cfg.lock_spin_ns = o->lock_spin_ns >= 0 ? o->lock_spin_ns : SA_LOCK_SPIN_NS_DEFAULT;
 	cfg.probation_conns = o->probation_conns >= 0 ? o->probation_conns : SA_PROBATION_CONNS_DEFAULT;
 	/* Per-CPU reserves of tcp_memory_allocated: 1 MiB each (SK_MEMORY_PCPU_RESERVE). */
@@ -579,7 +579,7 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o, unsigned 
 
 	memset(o, 0, sizeof(*o));
 	o->cross_netns = -1;
-	o->skip_short = -1;
+	o->short_conns = -1;
 	o->lock_spin_ns = -1;
 	o->probation_conns = -1;
 	o->probation_ms = -1;
@@ -624,9 +624,9 @@ static int parse_load_opts(int argc, char **argv, struct load_opts *o, unsigned 
 			break;
 		case 's':
 			if (strcmp(optarg, "tcp") == 0)
-				o->skip_short = 1;
+				o->short_conns = 1;
 			else if (strcmp(optarg, "accelerate") == 0)
-				o->skip_short = 0;
+				o->short_conns = 0;
 			else
 				return err_msg("invalid --short-conns '%s' (tcp or accelerate)", optarg);
 			break;

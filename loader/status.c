@@ -17,7 +17,7 @@ static const char *const counter_names[SA_C_REASON_BASE] = {
 	[SA_C_SOCKS_SEEN] = "socks_seen",
 	[SA_C_SOCKS_ADDED] = "socks_added",
 	[SA_C_INSERT_FAILED] = "insert_failed",
-	[SA_C_SOCKS_EVICTED] = "socks_evicted",
+	[SA_C_SOCKS_LEFT] = "socks_left",
 	[SA_C_SOCKS_CLOSED] = "socks_closed",
 	[SA_C_MSGS_REDIRECTED] = "msgs_redirected",
 	[SA_C_BYTES_REDIRECTED] = "bytes_redirected",
@@ -65,7 +65,7 @@ static const char *const reason_names[SA_R_MAX] = {
 	[SA_R_SHUTDOWN] = "shutdown",
 	[SA_R_STAYED_ON_TCP] = "stayed_on_tcp",
 	[SA_R_SMALL_STREAM] = "small_stream",
-	[SA_R_SHORT_CONN] = "short_conn",
+	[SA_R_SHORT_CONNS] = "short_conns",
 	[SA_R_SPLICE_READER] = "splice_reader",
 	[SA_R_PROBATION] = "probation",
 	[SA_R_READER_UNKNOWN] = "reader_unknown",
@@ -245,7 +245,7 @@ static void status_json_head(struct json *w, const struct sa_config *cfg,
 	json_field_u64(w, "backlog_limit", cfg->backlog_limit);
 	json_field_u64(w, "backlog_active", cfg->backlog_active);
 	json_field_bool(w, "cross_netns", cfg->allow_cross_netns);
-	json_field_str(w, "short_conns", cfg->skip_short ? "tcp" : "accelerate");
+	json_field_str(w, "short_conns", cfg->short_conns ? "tcp" : "accelerate");
 	json_field_u64(w, "lock_spin_us", cfg->lock_spin_ns / 1000);
 	json_key(w, "kernel");
 	kernel_flags_json(w, cfg->kernel_flags);
@@ -277,7 +277,7 @@ static void status_text_head(const struct sa_config *cfg, const struct sa_counte
 	printf("  backlog      %llu bytes per idle receiver, %llu while it reads\n",
 	       (unsigned long long)cfg->backlog_limit, (unsigned long long)cfg->backlog_active);
 	printf("  cross-netns  %s\n", cfg->allow_cross_netns ? "on" : "off");
-	printf("  short conns  %s\n", cfg->skip_short ? "left on TCP" : "accelerated");
+	printf("  short conns  %s\n", cfg->short_conns ? "left on TCP" : "accelerated");
 	printf("  lock spin    %u us\n", cfg->lock_spin_ns / 1000);
 	kernel_flags_describe(cfg->kernel_flags, stdout);
 	printf("  probation    %u connections and %llu ms per new executable\n",

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * trace: switch per-connection events on, print one line each, switch
- * them off on Ctrl-C. Events are emitted only at establishment, eviction
+ * them off on Ctrl-C. Events are emitted only at establishment, leaving
  * and close, never per message, and only while sa_config.trace is set.
  */
 #define _GNU_SOURCE
@@ -44,7 +44,7 @@ static const char *event_name(__u32 t)
 	case SA_EV_ACCELERATED: return "accelerated";
 	case SA_EV_PASSED: return "passed";
 	case SA_EV_CLOSED: return "closed";
-	case SA_EV_EVICTED: return "evicted";
+	case SA_EV_LEFT: return "left";
 	case SA_EV_USE_LEARNED: return "use_learned";
 	case SA_EV_READER_SWITCH: return "reader_switch";
 	case SA_EV_READER_KILL: return "reader_kill";
@@ -108,7 +108,7 @@ static void reader_event_text(const struct sa_event *ev, const char *ts, long us
 	       ev->type == SA_EV_SOCKOPT && ev->unread ? sockopt_refusal(ev->reason) : "");
 }
 
-/* A connection event: accelerated, passed, evicted, closed. */
+/* A connection event: accelerated, passed, left, closed. */
 static void conn_event_json(const struct sa_event *ev, const char *ts, long us,
 			    const char *l, const char *r)
 {
@@ -134,7 +134,7 @@ static void conn_event_text(const struct sa_event *ev, const char *ts, long us,
 	printf("%s.%06ld %-11s %-6s %s %s %s", ts, us, event_name(ev->type),
 	       ev->role == SA_ROLE_CLIENT ? "client" : "server", l,
 	       ev->role == SA_ROLE_CLIENT ? "->" : "<-", r);
-	if (ev->type == SA_EV_PASSED || ev->type == SA_EV_EVICTED)
+	if (ev->type == SA_EV_PASSED || ev->type == SA_EV_LEFT)
 		printf(" reason %s", reason_name(ev->reason));
 	if (ev->type == SA_EV_CLOSED)
 		printf(" sent: redirected %llu B, passed %llu B",
@@ -176,7 +176,7 @@ static void usage_trace(void)
 	printf("Usage: sockaccel [-j] trace [--duration SECONDS]\n"
 	       "\n"
 	       "Print one line per connection event in attached cgroups: accelerated,\n"
-	       "passed (with the reason), evicted, closed (with bytes sent each way).\n"
+	       "passed (with the reason), left, closed (with bytes sent each way).\n"
 	       "Tracing is switched on while this runs and off when it ends (Ctrl-C or\n"
 	       "--duration); no per-message cost either way.\n"
 	       "\n"

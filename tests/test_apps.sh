@@ -291,7 +291,7 @@ redis_mode() {
 		log "redis-cli is a blocking client and blocking reads are unsafe on this kernel:" \
 			"$D_PCT% redirected (documented product limitation, see header)"
 		# Nothing but the blocking rules may have sent those bytes to TCP
-		# (peer_missing: the server writing to the evicted blocking client).
+		# (peer_missing: the server writing to the blocking client that left).
 		local other
 		other=$(printf '%s\n' $D_REASONS | grep -vE '^(none|self_blocking|peer_blocking|blocking|peer_missing)' | tr '\n' ' ')
 		check "redis [accel]: redis-cli bytes went to TCP only for being blocking (other reasons: ${other:-none})" \
@@ -409,10 +409,10 @@ EOF
 		stop "$srv"; return
 	fi
 	local ev0 ev1
-	ev0=$(counter socks_evicted)
+	ev0=$(counter socks_left)
 	MOVED=$BIG check "nginx [$MODE]: 200 MB file by sendfile, fetched by curl, sha256 equal" \
 		measure "200 MB sendfile" fetch_big
-	ev1=$(counter socks_evicted)
+	ev1=$(counter socks_left)
 	eval "BIG_SEGS_$MODE=$SEGS"
 	if [ "$MODE" = accel ]; then
 		# Either the reader kept up (>= MIN_PCT% redirected), or the

@@ -68,7 +68,7 @@ new_cgroup compat-acc > "$TMPD/cg"; CG_ACC=$(cat "$TMPD/cg")
 new_cgroup compat-hatch > "$TMPD/cg"; CG_HATCH=$(cat "$TMPD/cg")
 for cg in "$CG_PLAIN" "$CG_ACC" "$CG_HATCH"; do [ -d "$cg" ] || die "cgroup $cg missing"; done
 # The suite proves the fast path is invisible, so it accelerates short
-# connections too (by default they stay on TCP, for speed: short_conn).
+# connections too (by default they stay on TCP, for speed: short_conns).
 "$SA" load --short-conns accelerate > /dev/null || die "load failed"
 attach "$CG_ACC"
 attach "$CG_HATCH"

@@ -5,13 +5,13 @@
 # peer will never pair must not stay in the sockhash.
 #  - server end in an attached cgroup, client not: the server end is never
 #    inserted (its client has no record at PASSIVE_ESTABLISHED);
-#  - client end attached, server not: the client is evicted once it knows
+#  - client end attached, server not: the client leaves once it knows
 #    no peer will come, and every byte still arrives;
 #  - server attached but excluded by policy: the client is told (declined)
 #    and leaves;
 #  - a port whose connections exchange a message or two (connect, request,
 #    reply, close): after SA_SHORT_MIN_SAMPLES of them, new ones stay on TCP
-#    (a psock costs more than it saves), except one in SA_SHORT_PROBE_EVERY.
+#    (a psock costs more than it saves), except one in SA_SHORT_SAMPLE_EVERY.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_not_loaded
@@ -36,28 +36,28 @@ check "accelerated server, plain client: verified" run "$CG_ON" "$CG_OFF" --byte
 check "  the server end was not inserted" [ "$(counter socks_added)" -eq "$added0" ]
 check "  (peer_missing counted)" [ "$(counter peer_missing)" -gt "$miss0" ]
 
-added0=$(counter socks_added); ev0=$(counter socks_evicted)
+added0=$(counter socks_added); ev0=$(counter socks_left)
 # Writes spread over > 20 ms so the client learns that no peer will pair.
 check "accelerated client, plain server: verified" \
 	run "$CG_OFF" "$CG_ON" --bytes 50000000 --write-size 16384 --pace
 check "  the client end was inserted" [ "$(counter socks_added)" -eq $((added0 + 1)) ]
-check "  and evicted" [ "$(counter socks_evicted)" -gt "$ev0" ]
+check "  and left" [ "$(counter socks_left)" -gt "$ev0" ]
 check "  with reason peer_gone" [ "$(counter peer_gone)" -gt 0 ]
 
 # The server in its own attached cgroup whose policy excludes everything.
-added0=$(counter socks_added); ev0=$(counter socks_evicted)
+added0=$(counter socks_added); ev0=$(counter socks_left)
 CG_SRV=$(new_cgroup loc-srv)
 attach "$CG_SRV"
 "$SA" policy add --cgroup "$CG_SRV" exclude --local-port 1-65535 >/dev/null
 check "server excluded by policy: verified" run "$CG_SRV" "$CG_ON" --bytes 20000000 --write-size 16384
 check "  only the client was inserted" [ "$(counter socks_added)" -eq $((added0 + 1)) ]
-check "  and it left at its first send (declined)" [ "$(counter socks_evicted)" -gt "$ev0" ]
+check "  and it left at its first send (declined)" [ "$(counter socks_left)" -gt "$ev0" ]
 
-short0=$(counter short_conn); added0=$(counter socks_added)
+short0=$(counter short_conns); added0=$(counter socks_added)
 SERVER_CONNS=200 check "200 short connections to one port: all verified" \
 	run "$CG_ON" "$CG_ON" --bytes 100 --conns 200 --parallel 4
-skipped=$(( $(counter short_conn) - short0 )); added=$(( $(counter socks_added) - added0 ))
+skipped=$(( $(counter short_conns) - short0 )); added=$(( $(counter socks_added) - added0 ))
 log "short connections: $skipped left on TCP, $added sockets inserted"
-check "  most of them stayed on TCP (short_conn)" [ "$skipped" -gt 150 ]
+check "  most of them stayed on TCP (short_conns)" [ "$skipped" -gt 150 ]
 check "  the first ones and the periodic probes were accelerated" [ "$added" -ge 16 ]
 finish
