@@ -27,7 +27,7 @@ else
   msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_SRCS    := bpf/sockops.bpf.c bpf/sk_msg.bpf.c bpf/guard.bpf.c bpf/sockopt.bpf.c
+BPF_SRCS    := bpf/sockops.bpf.c bpf/sk_msg.bpf.c bpf/guard.bpf.c bpf/sockopt.bpf.c bpf/join.bpf.c
 BPF_OBJS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
@@ -89,7 +89,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 
 SKELS := $(BUILD)/sockops.skel.h $(BUILD)/sk_msg.skel.h $(BUILD)/sockops_core.skel.h \
          $(BUILD)/sk_msg_core.skel.h $(BUILD)/guard.skel.h $(BUILD)/sockopt.skel.h \
-         $(BUILD)/probe.skel.h
+         $(BUILD)/probe.skel.h $(BUILD)/join.skel.h $(BUILD)/join_core.skel.h
 # Generated headers are not intermediates: keep them (and their objects).
 .SECONDARY: $(SKELS) $(patsubst %.skel.h,%.bpf.o,$(SKELS))
 

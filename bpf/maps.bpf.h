@@ -10,20 +10,25 @@
 
 #include "sockaccel.h"
 
-/* Established sockets by connection key; sk_msg.bpf.c is attached here. */
+/*
+ * Inserted sockets by socket cookie; sk_msg.bpf.c is attached here. The
+ * cookie (sock_gen_cookie(): a 64-bit counter) is never reused, so once a
+ * peer is verified through its record (by connection key), a redirect can
+ * only ever reach that very socket, however the key is re-created later.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, SA_DEFAULT_MAX_SOCKS);	/* loader may resize */
-	__type(key, struct sa_conn_key);
+	__type(key, __u64);
 	__type(value, __u64);
 } sockaccel_socks SEC(".maps");
 
 /*
- * Public records of inserted sockets, by the same key (see struct sa_record).
- * A plain hash, not an LRU: maybe_leave() reads a missing record as "that
- * socket closed", which an eviction must never fake. Records leave at
- * close (on_state_change()); when the map is full a new connection stays
- * on TCP (insert_failed).
+ * Public records of inserted sockets and join candidates, by connection
+ * key (see struct sa_record). A plain hash, not an LRU: maybe_leave()
+ * reads a missing record as "that socket closed", which an LRU eviction
+ * must never fake. Records leave at close (on_state_change()); when the
+ * map is full a new connection stays on TCP (insert_failed).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -113,5 +118,40 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sa_guard);
 } sockaccel_guard SEC(".maps");
+
+/*
+ * Scratch space for building a record (struct sa_record): sock_ops'
+ * stack (512 bytes) already holds the new socket's state.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sa_record);
+} sockaccel_scratch SEC(".maps");
+
+/*
+ * Join candidates per local port (host byte order index): the join hook
+ * (join.bpf.c) runs on every segment loopback delivers, and looks a
+ * socket up only when its destination port has one.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SA_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} sockaccel_join_ports SEC(".maps");
+
+/*
+ * Network namespaces with a join hook (netns cookie, host byte order ->
+ * the ifindex it is attached to), written by the loader: a socket becomes
+ * a candidate only where a hook will see its segments.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u32);
+} sockaccel_join_netns SEC(".maps");
 
 #endif /* SOCKACCEL_MAPS_BPF_H */

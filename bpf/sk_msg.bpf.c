@@ -9,7 +9,8 @@
  *  0. sender_ok(): this socket's own sends may leave TCP (not blocking,
  *     not shut down, no ULP / SO_ZEROCOPY / transmit timestamps).
  *  4. pair_with_peer(): identity. The peer's public record must prove it
- *     is the other end of this connection before the first byte.
+ *     is the other end of this connection before the first byte; every
+ *     redirect then goes to its socket cookie, which no other socket has.
  *     peer_stays(): the peer is not leaving and no stop was put on the
  *     connection (stop.bpf.h).
  *  2. reader_ok(): redirect only into a peer that reads nonblocking, with
@@ -17,9 +18,9 @@
  *     data, since tcp_bpf_recvmsg() serves none of those.
  *  1. stack_drained(): order. Redirected bytes are read before
  *     sk_receive_queue (tcp_bpf_recvmsg()), so redirect only when no byte
- *     of this direction is on the stack: all acked (snd_una == write_seq)
- *     and all read by the peer (copied_seq == rcv_nxt). Stack after
- *     redirect is always safe.
+ *     of this direction is on the stack: all received by the peer (its
+ *     rcv_nxt == our write_seq) and all read (copied_seq == rcv_nxt).
+ *     Stack after redirect is always safe.
  *  3. backlog_ok(): memory. Redirected bytes bypass the receive window;
  *     stop when the peer holds backlog_limit of unread bytes and queued
  *     messages (backlog_active while it keeps reading, as TCP's receive
@@ -211,7 +212,7 @@ static __always_inline bool wait_for_peer_record(struct sa_sock_state *st,
 	struct peer_wait w = { .peer = *peer_key, .own = st->key };
 
 	if (st->key.role != SA_ROLE_CLIENT || (st->flags & SA_SF_PEER_WAITED) ||
-	    bpf_ktime_get_ns() - st->established_ns >= SA_PEER_GRACE_NS || !local_listener(st))
+	    bpf_ktime_get_ns() - st->inserted_ns >= SA_PEER_GRACE_NS || !local_listener(st))
 		return false;
 	st->flags |= SA_SF_PEER_WAITED;
 	w.start = bpf_ktime_get_ns();
@@ -251,6 +252,14 @@ static __always_inline int pass(struct sa_sock_state *st, struct sa_counters *c,
 	 * rule 1 brings it back within milliseconds; stay_limit bytes over
 	 * SA_STAY_NS without one redirect means it will not come back.
 	 */
+	/*
+	 * Paired, and back on TCP only until this direction drains: let the
+	 * sender pause until all it queued is sent, so that a sender that
+	 * never pauses by itself meets a drained stack (pause_sender()).
+	 */
+	if ((reason == SA_R_STACK_PENDING || reason == SA_R_PEER_BACKLOG) &&
+	    (st->flags & SA_SF_PAIRED) && !(st->flags & (SA_SF_PAUSED | SA_SF_PAUSE_REQ)))
+		st->flags |= SA_SF_PAUSE_REQ;
 	if (!st->passed_run)
 		st->passed_since_ns = bpf_ktime_get_ns();
 	st->passed_run += size;
@@ -385,7 +394,7 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 	 */
 	if (!rec) {
 		c->c[SA_C_LOOKUP_MISSES]++;
-		if (bpf_ktime_get_ns() - st->established_ns < SA_PEER_GRACE_NS)
+		if (bpf_ktime_get_ns() - st->inserted_ns < SA_PEER_GRACE_NS)
 			return SA_R_PEER_MISSING;
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;
@@ -393,6 +402,16 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 	if (rec->flags & (SA_RF_LEFT | SA_RF_DECLINED)) {
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;
+	}
+	/*
+	 * The peer may still join (join.bpf.c): its segments and ours go
+	 * through TCP until then. If it has not within SA_JOIN_GRACE_NS, this
+	 * socket leaves too, and both may join later.
+	 */
+	if (rec->flags & SA_RF_CANDIDATE) {
+		if (bpf_ktime_get_ns() - st->inserted_ns > SA_JOIN_GRACE_NS)
+			request_leave(st, SA_R_PEER_NOT_JOINED);
+		return SA_R_PEER_NOT_JOINED;
 	}
 	reason = verify_peer(st, rec, cfg);
 	if (reason != SA_R_NONE)
@@ -403,11 +422,13 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 	 * either the peer leaves and we never redirect to it, or it stays
 	 * for good.
 	 */
-	if (__sync_fetch_and_or(&rec->flags, SA_RF_GOT_REDIRECT) & (SA_RF_LEFT | SA_RF_DECLINED)) {
+	if (__sync_fetch_and_or(&rec->flags, SA_RF_GOT_REDIRECT) &
+	    (SA_RF_LEFT | SA_RF_DECLINED | SA_RF_CANDIDATE)) {
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;
 	}
 	st->peer_addr = rec->sk_addr;
+	st->peer_cookie = rec->cookie;
 	st->flags |= SA_SF_PAIRED;
 	st->paired_ns = bpf_ktime_get_ns();
 	if (rec->netns_cookie != st->netns_cookie)
@@ -438,10 +459,91 @@ static __always_inline __u32 peer_stays(struct sa_sock_state *st, struct tcp_soc
 	return reason;
 }
 
-/* Rule 1: no byte of this direction left on the stack. */
+/*
+ * Rule 1: no byte of this direction left on the stack: the peer has
+ * received every byte this socket ever queued to TCP (its rcv_nxt, in
+ * the same sequence space, has reached our write_seq: nothing unsent,
+ * in flight, in its backlog or out of order) and read them all
+ * (copied_seq == rcv_nxt). Unlike snd_una, rcv_nxt does not wait for our
+ * ACK processing, which runs only once this sender releases its socket
+ * lock (__release_sock()): a sender writing without pause would
+ * otherwise never see the stack drained. A retransmission that arrives
+ * later is a duplicate, which tcp_data_queue() drops.
+ */
 static __always_inline bool stack_drained(struct tcp_sock *self, struct tcp_sock *peer)
 {
-	return self->snd_una == self->write_seq && SA_RD(peer, copied_seq) == SA_RD(peer, rcv_nxt);
+	__u32 rcv_nxt = SA_RD(peer, rcv_nxt);
+
+	return rcv_nxt == self->write_seq && SA_RD(peer, copied_seq) == rcv_nxt;
+}
+
+/*
+ * Rule 1, waiting. A direction back on TCP (its reader stalled and the
+ * backlog filled, or its peer joined late) whose sender never pauses
+ * never finds the stack drained by itself: each time it writes, the
+ * reader still has the last window unread. The sender is here holding
+ * its socket lock, so nothing more of this direction can be sent; the
+ * peer's reader, on another CPU, drains what remains at memory speed.
+ * So wait for it, as long as it keeps reading (copied_seq moved within
+ * SA_DRAIN_IDLE_NS; SA_DRAIN_START_NS for the first move, a reader may
+ * have to wake up) and at most SA_DRAIN_WAIT_NS, once per
+ * SA_DRAIN_EVERY_NS. With both ends on one CPU the reader cannot run
+ * meanwhile: the wait ends after SA_DRAIN_START_NS, and that CPU drains
+ * the stack anyway whenever the sender sleeps. Only when every byte sent
+ * has arrived (rcv_nxt == write_seq): bytes still unsent would need this
+ * sender to send them. The other rules still hold after the wait: only
+ * this sender adds to this direction, and the reader only lowers its
+ * backlog.
+ */
+#define SA_DRAIN_WAIT_NS	(5 * 1000 * 1000ull)
+#define SA_DRAIN_START_NS	(500 * 1000ull)
+#define SA_DRAIN_IDLE_NS	(200 * 1000ull)
+#define SA_DRAIN_EVERY_NS	(20 * 1000 * 1000ull)
+#define SA_DRAIN_LOOPS		(1u << 20)
+
+struct drain_wait {
+	struct tcp_sock *peer;
+	__u64 start;
+	__u64 moved_ns;
+	__u32 target;
+	__u32 seen;
+};
+
+static long drain_step(__u32 i, struct drain_wait *w)
+{
+	__u32 copied = SA_RD_ONCE(w->peer, copied_seq);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (copied == w->target)
+		return 1;
+	if (copied != w->seen) {
+		w->seen = copied;
+		w->moved_ns = now;
+	}
+	if (now - w->start > SA_DRAIN_WAIT_NS)
+		return 1;
+	return now - w->moved_ns > (w->moved_ns == w->start ? SA_DRAIN_START_NS : SA_DRAIN_IDLE_NS);
+}
+
+static __always_inline bool wait_for_drain(struct tcp_sock *self, struct tcp_sock *peer,
+					   struct sa_sock_state *st, struct sa_counters *c)
+{
+	struct drain_wait w = { .peer = peer };
+	__u64 now = bpf_ktime_get_ns();
+
+	w.target = SA_RD(peer, rcv_nxt);
+	if (w.target != self->write_seq || now < st->drain_after_ns)
+		return false;
+	st->drain_after_ns = now + SA_DRAIN_EVERY_NS;
+	w.seen = SA_RD(peer, copied_seq);
+	w.start = now;
+	w.moved_ns = now;
+	c->c[SA_C_DRAIN_WAITS]++;
+	bpf_loop(SA_DRAIN_LOOPS, drain_step, &w, 0);
+	if (!stack_drained(self, peer))
+		return false;
+	c->c[SA_C_DRAIN_WAIT_OK]++;
+	return true;
 }
 
 /*
@@ -514,14 +616,15 @@ static __always_inline void note_small_write(struct sa_sock_state *st, __u32 siz
 
 /* Hand the message to the peer's psock; a peer that left is a pass. */
 static __always_inline int redirect(struct sk_msg_md *msg, struct sa_sock_state *st,
-				    struct sa_conn_key *peer_key, struct sa_counters *c,
-				    const struct sa_config *cfg, __u32 size)
+				    struct sa_counters *c, const struct sa_config *cfg, __u32 size)
 {
-	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, peer_key, BPF_F_INGRESS) != SK_PASS) {
+	/* By cookie: only the very socket verified at pairing can take it. */
+	if (bpf_msg_redirect_hash(msg, &sockaccel_socks, &st->peer_cookie, BPF_F_INGRESS) != SK_PASS) {
 		/* The peer left the sockhash (closed or left) for good. */
 		st->flags &= ~SA_SF_PAIRED;
 		request_leave(st, SA_R_PEER_GONE);
 		st->peer_addr = 0;
+		st->peer_cookie = 0;
 		c->c[SA_C_LOOKUP_MISSES]++;
 		return pass(st, c, cfg, SA_R_PEER_GONE, size);
 	}
@@ -569,14 +672,16 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		return pass(st, c, cfg, reason, size);
 	/*
 	 * peer_addr stays readable until the peer's tcp_sock is freed, and a
-	 * freed peer is no longer under peer_key; bpf_msg_redirect_hash() is
-	 * the liveness check, and a failed lookup is a pass.
+	 * freed peer's cookie is no longer in the sockhash;
+	 * bpf_msg_redirect_hash() is the liveness check, and a failed lookup
+	 * is a pass.
 	 */
 	peer = sa_tcp_sock_at(st->peer_addr);
 	reason = peer_stays(st, peer, cfg);
 	if (reason == SA_R_NONE)
 		reason = reader_ok(peer, st, cfg);
-	if (reason == SA_R_NONE && !stack_drained(self, peer))
+	if (reason == SA_R_NONE && !stack_drained(self, peer) &&
+	    !wait_for_drain(self, peer, st, c))
 		reason = SA_R_STACK_PENDING;
 	if (reason == SA_R_NONE)
 		reason = backlog_ok(st, self, peer, size, cfg, c, &unread);
@@ -584,5 +689,5 @@ int sockaccel_sk_msg(struct sk_msg_md *msg)
 		return pass(st, c, cfg, reason, size);
 	note_small_write(st, size, unread);
 	wait_for_peer_lock(peer, st, &peer_key, cfg, c);
-	return redirect(msg, st, &peer_key, c, cfg, size);
+	return redirect(msg, st, c, cfg, size);
 }

@@ -181,18 +181,55 @@ struct sa_listener {
 #define SA_SF_READER_KNOWN	(1u << 6)  /* reader was set at TCP_CONNECT_CB */
 #define SA_SF_CLOSED		(1u << 7)  /* its close was accounted */
 #define SA_SF_PEER_WAITED	(1u << 8)  /* waited once for its server end */
+#define SA_SF_CANDIDATE		(1u << 9)  /* out of the sockhash, may join at a later
+					    * segment (join.bpf.c); counted in
+					    * sockaccel_join_ports */
+#define SA_SF_JOINING		(1u << 10) /* the join hook claimed it and is
+					    * inserting it */
+#define SA_SF_RECORD		(1u << 11) /* its record (struct sa_record) is
+					    * published: deleted at close */
+#define SA_SF_PAUSE_REQ		(1u << 12) /* sk_msg asks sock_ops to pause its
+					    * sender (maybe_leave(): pause_sender()) */
+#define SA_SF_PAUSED		(1u << 13) /* its TCP_NOTSENT_LOWAT is ours (1);
+					    * its own is in saved_lowat */
+
+/*
+ * Joining after establishment (join.bpf.c). A socket passed at
+ * establishment only for something that can change (its mode, its
+ * reader's probation, its peer not in yet), or that left for such a
+ * reason, is a candidate: the join hook looks at it on each segment that
+ * arrives for it and inserts it once the reason is gone. A socket that
+ * left waits SA_REJOIN_BACKOFF_NS, doubled at each rejoin up to
+ * SA_REJOIN_BACKOFF_MAX_NS, so a connection does not flap.
+ */
+#define SA_REJOIN_BACKOFF_NS	(2 * 1000 * 1000ull)
+#define SA_REJOIN_BACKOFF_MAX_NS (1000 * 1000 * 1000ull)
+/*
+ * An inserted socket whose peer is a candidate passes its sends to TCP
+ * (peer_not_joined) and leaves after this long if the peer has not joined.
+ */
+#define SA_JOIN_GRACE_NS	(200 * 1000 * 1000ull)
+/* Local ports with candidates (sockaccel_join_ports). */
+#define SA_PORTS		65536
 
 /*
  * Per-socket state (BPF_MAP_TYPE_SK_STORAGE). User space never reads it
  * through the map; it is here so trace events and tests share one layout.
  */
 struct sa_sock_state {
-	struct sa_conn_key key;	/* this socket's own sockhash key */
+	struct sa_conn_key key;	/* this socket's connection key (its record's key) */
 	__u32 slot;		/* host byte order: attach slot (counters, policy) */
+	__u64 cookie;		/* host byte order: its socket cookie, never reused:
+				 * its sockhash key */
+	__u64 peer_cookie;	/* host byte order: the peer's socket cookie once
+				 * paired: where its redirects go */
 	__u64 netns_cookie;	/* host byte order */
 	__u64 bytes_redirected;	/* host byte order: sent via the fast path */
 	__u64 bytes_passed;	/* host byte order: sent via the stack */
-	__u64 established_ns;	/* host byte order: bpf_ktime_get_ns() at insertion */
+	__u64 inserted_ns;	/* host byte order: bpf_ktime_get_ns() at insertion
+				 * (establishment or join) */
+	__u64 join_after_ns;	/* host byte order: a candidate joins no earlier */
+	__u64 rejoin_backoff_ns;/* host byte order: the wait after its next leave */
 	__u64 passed_run;	/* host byte order: bytes passed since the last
 				 * redirect (sa_config.stay_limit) */
 	__u64 passed_since_ns;	/* host byte order: when that run began */
@@ -205,8 +242,12 @@ struct sa_sock_state {
 	__u64 peer_consumed;	/* host byte order: redirected bytes the peer had
 				 * read when last checked past backlog_limit */
 	__u64 peer_read_ns;	/* host byte order: when that last grew */
-	__u32 flags;		/* host byte order: SA_SF_* */
+	__u32 flags;		/* host byte order: SA_SF_*; changed with atomics
+				 * where the join hook may run at once */
 	__u8 leave_reason;	/* enum sa_reason why it asked to leave */
+	__u8 out_reason;	/* enum sa_reason why a candidate is out: its pass
+				 * reason at establishment, or why it left */
+	__u8 pad3[2];		/* zero */
 	__u8 last_reason;	/* enum sa_reason of the last pass decision */
 	__u16 family;		/* host byte order: AF_INET or AF_INET6 */
 	__u16 local_port;	/* host byte order */
@@ -220,14 +261,20 @@ struct sa_sock_state {
 				 * the peer's queue was last seen empty */
 	__u32 min_msg_since_empty; /* host byte order: the smallest of them, 0
 				 * if none */
+	__u64 drain_after_ns;	/* host byte order: no drain wait before this */
+	__u32 saved_lowat;	/* host byte order: its TCP_NOTSENT_LOWAT while
+				 * SA_SF_PAUSED (0: the sysctl's) */
+	__u32 pad4;		/* zero */
 };
 
 /*
- * Public record of an inserted socket, keyed like the sockhash
- * (BPF_MAP_TYPE_LRU_HASH). sk_msg cannot inspect a sockhash entry
+ * A socket's own public record (sockaccel_records, a plain hash), keyed by
+ * its connection key: published at insertion, or when it becomes a join
+ * candidate, and deleted at close. sk_msg cannot inspect a sockhash entry
  * (a lookup takes a reference that only bpf_sk_release() drops, and that
  * helper is not available to sk_msg or sock_ops), so each socket publishes
- * its own address and identity here for its peer to verify and read.
+ * its own address and identity here for its peer to verify and read; the
+ * peer then redirects to its cookie, which no other socket ever has.
  */
 #define SA_RF_GOT_REDIRECT	(1u << 0)  /* a peer decided to redirect here */
 #define SA_RF_LEFT		(1u << 1)  /* left the sockhash */
@@ -246,9 +293,12 @@ struct sa_sock_state {
 #define SA_RF_QUIESCED		(1u << 6)  /* ...and no redirect of its own was in
 					    * flight then: its peer may leave
 					    * without seeing it outside sendmsg() */
+#define SA_RF_CANDIDATE		(1u << 7)  /* not in the sockhash now, may join
+					    * (SA_SF_CANDIDATE) */
 
 struct sa_record {
 	__u64 sk_addr;		/* host byte order: kernel address of its tcp_sock */
+	__u64 cookie;		/* host byte order: its socket cookie (sockhash key) */
 	__u64 netns_cookie;	/* host byte order */
 	__u32 flags;		/* host byte order: SA_RF_* */
 	__u16 family;		/* host byte order */
@@ -315,6 +365,9 @@ enum sa_reason {
 				 * from the TCP stack */
 	SA_R_FIONREAD_READER,	/* its reader asks FIONREAD/SIOCATMARK and the
 				 * answer cannot be corrected on this machine */
+	SA_R_PEER_NOT_JOINED,	/* the peer end is out of the sockhash for now
+				 * (a join candidate): its sends and this
+				 * socket's stay on TCP until it joins */
 	SA_R_MAX,
 	SA_R_UNDECIDED = 0xff,	/* sa_sock_state.last_reason before any send */
 };
@@ -367,8 +420,24 @@ enum sa_counter {
 	SA_C_PEER_WAITS,	/* first sends that waited for their local
 				 * server end to exist (wait_for_peer_record()) */
 	SA_C_PEER_WAIT_NS,	/* ...total time they waited */
-	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason */
-	SA_C_MAX = SA_C_REASON_BASE + SA_R_MAX,
+	SA_C_SOCKS_JOINED,	/* inserted after establishment, not having been
+				 * in before (join.bpf.c) */
+	SA_C_SOCKS_REJOINED,	/* inserted again after leaving */
+	SA_C_JOIN_CHECKS,	/* segments on which the join hook looked at a
+				 * candidate */
+	SA_C_JOIN_FAILED,	/* joins the sockhash refused (full, or the
+				 * socket changed meanwhile) */
+	SA_C_DRAIN_WAITS,	/* sends that waited for the reader to drain this
+				 * direction's TCP bytes (wait_for_drain()) */
+	SA_C_DRAIN_WAIT_OK,	/* ...after which the send was redirected */
+	SA_C_SENDER_PAUSES,	/* senders whose TCP_NOTSENT_LOWAT was lowered so
+				 * that their direction can drain (pause_sender()) */
+	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason:
+				 * messages and connections passed */
+	SA_C_LEAVE_BASE = SA_C_REASON_BASE + SA_R_MAX,	/* sockets that left, by reason */
+	SA_C_JOIN_BASE = SA_C_LEAVE_BASE + SA_R_MAX,	/* joins, by why they were out */
+	SA_C_REJOIN_BASE = SA_C_JOIN_BASE + SA_R_MAX,	/* rejoins, by why they left */
+	SA_C_MAX = SA_C_REJOIN_BASE + SA_R_MAX,
 };
 
 struct sa_counters {
@@ -472,6 +541,10 @@ enum sa_event_type {
 	SA_EV_SOCKOPT,		/* setsockopt() took an inserted socket off the
 				 * fast path (reason), or was refused (unread
 				 * != 0) */
+	SA_EV_JOINED,		/* inserted after establishment (reason: why it
+				 * had been out) */
+	SA_EV_REJOINED,		/* inserted again after leaving (reason: why it
+				 * left) */
 };
 
 struct sa_event {

@@ -10,6 +10,8 @@
  */
 #include "common.bpf.h"
 #include "pairing.bpf.h"
+#include "policy.bpf.h"
+#include "join.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -45,64 +47,6 @@ static __always_inline void fill_addresses(struct bpf_sock_ops *skops,
 	st->remote_ip6[1] = r1;
 	st->remote_ip6[2] = r2;
 	st->remote_ip6[3] = r3;
-}
-
-static __always_inline bool prefix_match(const __u32 *a, const __u32 *b,
-					 __u32 prefix_len)
-{
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		__u32 bits, mask;
-
-		if (prefix_len == 0)
-			return true;
-		bits = prefix_len > 32 ? 32 : prefix_len;
-		mask = bits == 32 ? 0xffffffff : ~(0xffffffffu >> bits);
-		if ((bpf_ntohl(a[i]) & mask) != (bpf_ntohl(b[i]) & mask))
-			return false;
-		prefix_len -= bits;
-	}
-	return true;
-}
-
-static __always_inline bool rule_matches(const struct sa_rule *r,
-					 const struct sa_sock_state *st)
-{
-	if ((r->match & SA_RULE_LOCAL_PORT) &&
-	    (st->local_port < r->local_port_lo || st->local_port > r->local_port_hi))
-		return false;
-	if ((r->match & SA_RULE_REMOTE_PORT) &&
-	    (st->remote_port < r->remote_port_lo || st->remote_port > r->remote_port_hi))
-		return false;
-	if ((r->match & SA_RULE_PORT) &&
-	    (st->local_port < r->local_port_lo || st->local_port > r->local_port_hi) &&
-	    (st->remote_port < r->local_port_lo || st->remote_port > r->local_port_hi))
-		return false;
-	if ((r->match & SA_RULE_LOCAL_ADDR) &&
-	    !prefix_match(st->local_ip6, r->local_addr6, r->local_prefix))
-		return false;
-	if ((r->match & SA_RULE_REMOTE_ADDR) &&
-	    !prefix_match(st->remote_ip6, r->remote_addr6, r->remote_prefix))
-		return false;
-	return true;
-}
-
-/* First matching rule wins; no rule matching means the slot's default. */
-static __always_inline bool policy_allows(__u32 slot, const struct sa_sock_state *st)
-{
-	struct sa_policy *pol = bpf_map_lookup_elem(&sockaccel_policy, &slot);
-	int i;
-
-	if (!pol)
-		return true;
-	for (i = 0; i < SA_MAX_RULES; i++) {
-		if (i >= pol->nr_rules)
-			break;
-		if (rule_matches(&pol->rules[i], st))
-			return pol->rules[i].action != SA_ACT_EXCLUDE;
-	}
-	return pol->default_action != SA_ACT_EXCLUDE;
 }
 
 static __always_inline void listen_key(struct bpf_sock_ops *skops, __u16 port,
@@ -275,18 +219,215 @@ static __always_inline void count_reason(__u32 slot, __u32 reason)
 	sa_count(slot, SA_C_REASON_BASE + reason, 1);
 }
 
+/* What decide_connection() learns about a new connection. */
+struct new_conn {
+	struct sa_sock_state st;	/* the socket's state, if it is kept */
+	struct sa_listener *listener;	/* server end: its listener, if seen */
+	struct sa_record *client;	/* server end: the client end's record */
+	__u64 cgroup_id;
+	int listener_nb;		/* server end: 1 nonblocking, 0 not, -1 unknown */
+	bool active;			/* client end */
+};
+
+/*
+ * The first reason a new connection may not be inserted now, and whether
+ * any reason against it is final (cannot go away: no later join). The
+ * first reason is what is counted and traced.
+ */
+struct verdict {
+	__u32 first;
+	bool final;
+};
+
+/* Note a check's result; true once a final reason makes the rest moot. */
+static __always_inline bool note_reason(struct verdict *v, __u32 reason)
+{
+	if (reason == SA_R_NONE)
+		return false;
+	if (v->first == SA_R_NONE)
+		v->first = reason;
+	if (!sa_may_join_later(reason))
+		v->final = true;
+	return v->final;
+}
+
+/*
+ * A client's ACTIVE_ESTABLISHED callback runs before it sends the ACK
+ * that establishes the server end (tcp_finish_connect()), so a local
+ * client in an attached cgroup has its record by now. No record: the
+ * client is remote or not accelerated, and a psock here would only slow
+ * this socket down (tcp_bpf's pass path costs about half of plain TCP's
+ * throughput).
+ */
+static __always_inline __u32 client_end_verified(struct new_conn *nc, const struct sa_config *cfg)
+{
+	struct sa_conn_key client_key;
+
+	sa_peer_key(&nc->st.key, &client_key);
+	nc->client = bpf_map_lookup_elem(&sockaccel_records, &client_key);
+	if (!nc->client)
+		return SA_R_PEER_MISSING;
+	return verify_peer(&nc->st, nc->client, cfg);
+}
+
+/*
+ * tcp_bpf_recvmsg() (net/ipv4/tcp_bpf.c) returns -EAGAIN when a blocking
+ * reader is woken without data (signal, its own FIN acked, write space),
+ * and ignores MSG_WAITALL and SO_RCVLOWAT for queued redirected bytes. A
+ * blocking socket must never get that recvmsg. A passive child has no
+ * file until accept(): its listener's mode is the hint.
+ */
+static __always_inline __u32 reads_nonblocking(struct tcp_sock *tp, struct new_conn *nc,
+					       const struct sa_config *cfg)
+{
+	if (cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY)
+		return SA_R_NONE;
+	if (nc->active)
+		return sa_file_nonblocking(tp) == 0 ? SA_R_BLOCKING : SA_R_NONE;
+	nc->listener_nb = nc->listener ? listener_nonblocking(nc->listener) : -1;
+	return nc->listener_nb == 0 ? SA_R_LISTENER_BLOCKING : SA_R_NONE;
+}
+
+/* Every rule for a new connection, in the order reasons are counted. */
+static __always_inline struct verdict insert_verdict(struct bpf_sock_ops *skops, struct tcp_sock *tp,
+						     struct new_conn *nc,
+						     const struct sa_config *cfg)
+{
+	struct verdict v = {};
+	__u32 r;
+
+	if (!nc->active && note_reason(&v, client_end_verified(nc, cfg)))
+		return v;
+	/* TCP_REPAIR can set sequence numbers at will: never trust its keys. */
+	if (note_reason(&v, SA_RD_BITS(tp, repair) ? SA_R_REPAIR : SA_R_NONE))
+		return v;
+	/* A ULP, SO_ZEROCOPY or transmit timestamps from the start. */
+	if (note_reason(&v, sa_tx_mode_reason(tp)))
+		return v;
+	if (note_reason(&v, policy_allows(nc->st.slot, &nc->st) ? SA_R_NONE : SA_R_POLICY))
+		return v;
+	if (note_reason(&v, reads_nonblocking(tp, nc, cfg)))
+		return v;
+	/* The reader must be known not to read with splice() (guard.bpf.c). */
+	r = nc->active ? sa_reader_verdict(cfg, &nc->st.reader) : child_reader_verdict(cfg, nc->listener);
+	if (note_reason(&v, r))
+		return v;
+	if (nc->active && v.first == SA_R_NONE && short_connections(skops, cfg, nc->st.remote_port))
+		note_reason(&v, SA_R_SHORT_CONNS);
+	/* Its client end may still join: follow it in then. */
+	if (!nc->active && nc->client && (nc->client->flags & SA_RF_CANDIDATE))
+		note_reason(&v, SA_R_PEER_NOT_JOINED);
+	return v;
+}
+
+/* Publish a socket's own record (struct sa_record). 0 on success. */
+static __always_inline int publish_record(struct tcp_sock *tp, struct sa_sock_state *st, __u32 flags)
+{
+	__u32 zero = 0;
+	struct sa_record *rec = bpf_map_lookup_elem(&sockaccel_scratch, &zero);
+
+	if (!rec)
+		return -1;
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->sk_addr = (__u64)(unsigned long)tp;
+	rec->cookie = st->cookie;
+	rec->netns_cookie = st->netns_cookie;
+	rec->flags = flags;
+	rec->reader = st->reader;
+	rec->family = st->family;
+	rec->local_port = st->local_port;
+	rec->remote_port = st->remote_port;
+	__builtin_memcpy(rec->local_ip6, st->local_ip6, sizeof(rec->local_ip6));
+	__builtin_memcpy(rec->remote_ip6, st->remote_ip6, sizeof(rec->remote_ip6));
+	if (bpf_map_update_elem(&sockaccel_records, &st->key, rec, BPF_ANY))
+		return -1;
+	st->flags |= SA_SF_RECORD;
+	return 0;
+}
+
+/*
+ * The callbacks an inserted socket or a candidate needs. STATE: count the
+ * close, feed the listener's statistics, forget the record. WRITE_HDR_OPT:
+ * a callback on every segment it transmits (no option bytes are reserved),
+ * where maybe_leave() runs; a candidate needs it already, since the join
+ * hook (a tc program) cannot set callback flags.
+ */
+static __always_inline void want_callbacks(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+				  BPF_SOCK_OPS_STATE_CB_FLAG |
+				  BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+}
+
+static __always_inline void insert_connection(struct bpf_sock_ops *skops, struct bpf_sock *bsk,
+					      struct tcp_sock *tp, struct new_conn *nc,
+					      const struct sa_config *cfg)
+{
+	struct sa_sock_state *st;
+
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	*st = nc->st;
+	/*
+	 * The public record first: a peer that finds the key finds this too.
+	 * A child of a nonblocking listener may take redirected bytes before
+	 * accept(): event-driven servers accept nonblocking (accept4
+	 * SOCK_NONBLOCK, or O_NONBLOCK before the first read).
+	 */
+	if (publish_record(tp, st, nc->listener_nb == 1 ? SA_RF_LISTENER_NB : 0)) {
+		sa_count(st->slot, SA_C_INSERT_FAILED, 1);
+		return;
+	}
+	/* NOEXIST: a cookie is never reused; a second attachment's run stops above. */
+	if (bpf_sock_hash_update(skops, &sockaccel_socks, &st->cookie, BPF_NOEXIST)) {
+		bpf_map_delete_elem(&sockaccel_records, &st->key);
+		st->flags &= ~SA_SF_RECORD;
+		sa_count(st->slot, SA_C_INSERT_FAILED, 1);
+		return;
+	}
+	st->flags |= SA_SF_INSERTED;
+	st->last_reason = SA_R_UNDECIDED;
+	st->inserted_ns = bpf_ktime_get_ns();
+	sa_count(st->slot, SA_C_SOCKS_ADDED, 1);
+	want_callbacks(skops);
+	if (cfg->trace)
+		sa_emit(st, SA_EV_ACCELERATED, SA_R_NONE, nc->cgroup_id);
+}
+
+/*
+ * Passed now for a reason that can go away, in a network namespace a
+ * join hook watches: keep its state and a record marked as a candidate,
+ * and let the join hook insert it later (join.bpf.c). True if it is one.
+ */
+static __always_inline bool make_candidate(struct bpf_sock_ops *skops, struct bpf_sock *bsk,
+					   struct tcp_sock *tp, struct new_conn *nc, __u32 reason)
+{
+	struct sa_sock_state *st;
+
+	if (!sa_join_hooked(nc->st.netns_cookie))
+		return false;
+	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return false;
+	*st = nc->st;
+	if (publish_record(tp, st, SA_RF_CANDIDATE))
+		return false;
+	st->last_reason = SA_R_UNDECIDED;
+	want_callbacks(skops);
+	sa_become_candidate(st, NULL, reason, 0);
+	return true;
+}
+
 static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool active)
 {
 	struct sa_config *cfg = sa_config();
-	struct sa_sock_state tmp = {}, *st;
-	struct sa_record rec = {}, *client = NULL;
-	struct sa_listener *listener = NULL;
-	struct sa_conn_key client_key;
+	struct new_conn nc = { .listener_nb = -1, .active = active };
 	struct bpf_sock *bsk = skops->sk;
+	struct sa_sock_state *st;
 	struct tcp_sock *tp;
-	__u64 cgroup_id;
-	__u32 slot, reason = SA_R_NONE;
-	int nb, lnb = -1, err;
+	struct verdict v;
+	__u32 slot;
 
 	if (!cfg || !cfg->enabled || !bsk)
 		return;
@@ -299,167 +440,59 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 	 * Slot 0: no attached ancestor found (deeper than
 	 * SA_MAX_CGROUP_DEPTH, or a cgroup id that changed): not ours.
 	 */
-	slot = sa_cgroup_slot(sa_sk(tp), &cgroup_id);
+	slot = sa_cgroup_slot(sa_sk(tp), &nc.cgroup_id);
 	if (!slot)
 		return;
-	sa_count(slot, SA_C_SOCKS_SEEN, 1);
-
-	/*
-	 * Decided on the stack: only an inserted socket, or a client whose
-	 * reader note_reader() recorded, has sk_storage.
-	 */
 	/*
 	 * A cgroup and its child both attached (BPF_F_ALLOW_MULTI) run this
 	 * program twice per socket: the first run decides, the second must
-	 * not undo an insertion (sock_hash_update() refuses a duplicate key).
+	 * not undo it (sock_hash_update() refuses a duplicate key).
+	 * Decided on the stack until then: only a client whose reader
+	 * note_reader() recorded has sk_storage before.
 	 */
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
-	if (st && (st->flags & SA_SF_INSERTED))
+	if (st && (st->flags & (SA_SF_INSERTED | SA_SF_RECORD)))
 		return;
+	sa_count(slot, SA_C_SOCKS_SEEN, 1);
 	if (active) {
 		if (st && (st->flags & SA_SF_READER_KNOWN))
-			tmp.reader = st->reader;
+			nc.st.reader = st->reader;
 	} else {
-		listener = listener_of(skops);
-		if (listener && !(listener->flags & SA_LF_EXE_UNKNOWN)) {
-			tmp.reader = listener->exe;
-			count_conn(&tmp.reader);
+		nc.listener = listener_of(skops);
+		if (nc.listener && !(nc.listener->flags & SA_LF_EXE_UNKNOWN)) {
+			nc.st.reader = nc.listener->exe;
+			count_conn(&nc.st.reader);
 		}
 	}
-	tmp.slot = slot;
-	tmp.netns_cookie = bpf_get_netns_cookie(skops);
-	fill_addresses(skops, &tmp);
-
-	sa_conn_key(&tmp.key, active, skops->snd_una, skops->rcv_nxt,
+	nc.st.slot = slot;
+	nc.st.netns_cookie = bpf_get_netns_cookie(skops);
+	nc.st.cookie = bpf_get_socket_cookie(skops);
+	fill_addresses(skops, &nc.st);
+	sa_conn_key(&nc.st.key, active, skops->snd_una, skops->rcv_nxt,
 		    skops->bytes_acked, skops->bytes_received);
 
-	/*
-	 * A client's ACTIVE_ESTABLISHED callback runs before it sends the ACK
-	 * that establishes the server end (tcp_finish_connect()), so a local
-	 * client in an attached cgroup has its record by now. No record: the
-	 * client is remote or not accelerated, and a psock here would only
-	 * slow this socket down (tcp_bpf's pass path costs about half of
-	 * plain TCP's throughput).
-	 */
-	if (!active) {
-		sa_peer_key(&tmp.key, &client_key);
-		client = bpf_map_lookup_elem(&sockaccel_records, &client_key);
-		if (!client) {
-			reason = SA_R_PEER_MISSING;
-			goto pass;
-		}
-		reason = verify_peer(&tmp, client, cfg);
-		if (reason != SA_R_NONE)
-			goto pass;
-	}
-
-	/* TCP_REPAIR can set sequence numbers at will: never trust its keys. */
-	if (SA_RD_BITS(tp, repair)) {
-		reason = SA_R_REPAIR;
-		goto pass;
-	}
-	/* A ULP, SO_ZEROCOPY or transmit timestamps from the start. */
-	reason = sa_tx_mode_reason(tp);
-	if (reason != SA_R_NONE)
-		goto pass;
-	if (!policy_allows(slot, &tmp)) {
-		reason = SA_R_POLICY;
-		goto pass;
-	}
-	/*
-	 * tcp_bpf_recvmsg() (net/ipv4/tcp_bpf.c) returns -EAGAIN when a
-	 * blocking reader is woken without data (signal, its own FIN acked,
-	 * write space), and ignores MSG_WAITALL and SO_RCVLOWAT for queued
-	 * redirected bytes. A blocking socket must never get that recvmsg.
-	 */
-	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY)) {
-		if (active) {
-			nb = sa_file_nonblocking(tp);
-			if (nb == 0) {
-				reason = SA_R_BLOCKING;
-				goto pass;
-			}
-		} else {
-			lnb = listener ? listener_nonblocking(listener) : -1;
-			if (lnb == 0) {
-				reason = SA_R_LISTENER_BLOCKING;
-				goto pass;
-			}
-		}
-	}
-	/* The reader must be known not to read with splice() (guard.bpf.c). */
-	reason = active ? sa_reader_verdict(cfg, &tmp.reader) : child_reader_verdict(cfg, listener);
-	if (reason != SA_R_NONE)
-		goto pass;
-	if (active && short_connections(skops, cfg, tmp.remote_port)) {
-		reason = SA_R_SHORT_CONNS;
-		goto pass;
-	}
-
-	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0,
-				BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st)
-		return;
-	*st = tmp;
-
-	/* The public record first: a peer that finds the key finds this too. */
-	rec.sk_addr = (__u64)(unsigned long)tp;
-	rec.netns_cookie = st->netns_cookie;
-	/*
-	 * A child of a nonblocking listener may take redirected bytes before
-	 * accept(): event-driven servers accept nonblocking (accept4
-	 * SOCK_NONBLOCK, or O_NONBLOCK before the first read). Without this a
-	 * client that writes right after connect() would put its first bytes
-	 * on the stack and, if it never pauses, stay there (rule 1).
-	 */
-	rec.flags = lnb == 1 ? SA_RF_LISTENER_NB : 0;
-	rec.reader = st->reader;
-	rec.family = st->family;
-	rec.local_port = st->local_port;
-	rec.remote_port = st->remote_port;
-	__builtin_memcpy(rec.local_ip6, st->local_ip6, sizeof(rec.local_ip6));
-	__builtin_memcpy(rec.remote_ip6, st->remote_ip6, sizeof(rec.remote_ip6));
-	if (bpf_map_update_elem(&sockaccel_records, &st->key, &rec, BPF_ANY)) {
-		sa_count(slot, SA_C_INSERT_FAILED, 1);
+	v = insert_verdict(skops, tp, &nc, cfg);
+	if (v.first == SA_R_NONE) {
+		insert_connection(skops, bsk, tp, &nc, cfg);
 		return;
 	}
-	/* NOEXIST: a duplicate key (never seen in practice) pairs nothing. */
-	err = bpf_sock_hash_update(skops, &sockaccel_socks, &st->key, BPF_NOEXIST);
-	if (err) {
-		bpf_map_delete_elem(&sockaccel_records, &st->key);
-		sa_count(slot, SA_C_INSERT_FAILED, 1);
-		return;
-	}
-	st->flags |= SA_SF_INSERTED;
-	st->last_reason = SA_R_UNDECIDED;
-	st->established_ns = bpf_ktime_get_ns();
-	sa_count(slot, SA_C_SOCKS_ADDED, 1);
-	/*
-	 * STATE: count the close, feed the listener's statistics, trace.
-	 * WRITE_HDR_OPT: a callback on every segment this socket transmits
-	 * (no option bytes are reserved), where maybe_leave() runs.
-	 */
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-				  BPF_SOCK_OPS_STATE_CB_FLAG |
-				  BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+	count_reason(slot, v.first);
 	if (cfg->trace)
-		sa_emit(st, SA_EV_ACCELERATED, SA_R_NONE, cgroup_id);
-	return;
-pass:
+		sa_emit(&nc.st, SA_EV_PASSED, v.first, nc.cgroup_id);
+	if (!v.final && make_candidate(skops, bsk, tp, &nc, v.first))
+		return;
 	/* Tell the client end it will never be paired: it leaves the sockhash. */
-	if (client)
-		__sync_fetch_and_or(&client->flags, SA_RF_DECLINED);
-	count_reason(slot, reason);
-	if (cfg->trace)
-		sa_emit(&tmp, SA_EV_PASSED, reason, cgroup_id);
+	if (nc.client)
+		__sync_fetch_and_or(&nc.client->flags, SA_RF_DECLINED);
 }
 
 /*
- * Called for every segment an inserted socket transmits: the place where a
- * socket leaves the sockhash, restoring tcp_recvmsg()/tcp_sendmsg(). Why
- * leave: it is read in blocking mode now (fcntl() after a nonblocking
- * connect), or sk_msg.bpf.c asked (no peer will pair, or its sends stayed
- * on TCP, where tcp_bpf's pass path is slower than plain TCP).
+ * Called for every segment an inserted socket or a candidate transmits:
+ * the place where a socket leaves the sockhash, restoring tcp_recvmsg()/
+ * tcp_sendmsg(). Why leave: it is read in blocking mode now (fcntl()
+ * after a nonblocking connect), or sk_msg.bpf.c asked (no peer will
+ * pair, or its sends stayed on TCP, where tcp_bpf's pass path is slower
+ * than plain TCP).
  *
  * Deleting a socket from the sockhash discards its unread redirected bytes
  * and any redirect still on its way (sk_psock_drop(), and
@@ -472,51 +505,132 @@ pass:
  *    nothing redirected is unread. Both sides order their write before
  *    their read with a full barrier (Dekker), so one of them sees the
  *    other. Until then the socket stays and tries again next segment.
+ * A socket that left for a reason that can go away becomes a candidate
+ * and may rejoin (join.bpf.c).
  */
+static __always_inline __u32 leave_reason_now(struct sa_sock_state *st, struct tcp_sock *tp,
+					      const struct sa_config *cfg,
+					      struct sa_record **peer_rec)
+{
+	struct sa_conn_key peer_key;
+	__u32 reason;
+
+	if (st->flags & SA_SF_LEAVE_REQ)
+		return st->leave_reason;
+	if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0)
+		return SA_R_SELF_BLOCKING;
+	/* Read with splice(), sent urgent data, or forced out. */
+	reason = sa_guard_reason(st, cfg);
+	if (reason != SA_R_NONE)
+		return reason;
+	/*
+	 * A receiver whose sender left: every leaver raises the beacon until
+	 * it is out, read through the paired address when we have one (no
+	 * map lookup per segment); a socket that never sent looks at its
+	 * peer's record instead.
+	 */
+	if (st->peer_addr) {
+		struct tcp_sock *peer = sa_tcp_sock_at(st->peer_addr);
+
+		return SA_RD(peer, bpf_sock_ops_cb_flags) & SA_LEAVING_BEACON ? SA_R_PEER_GONE
+									       : SA_R_NONE;
+	}
+	sa_peer_key(&st->key, &peer_key);
+	*peer_rec = bpf_map_lookup_elem(&sockaccel_records, &peer_key);
+	if (*peer_rec && ((*peer_rec)->flags & SA_RF_LEFT) && !((*peer_rec)->flags & SA_RF_CANDIDATE))
+		return SA_R_PEER_GONE;
+	return SA_R_NONE;
+}
+
+/* The wait before a socket that left may rejoin: doubled at each leave. */
+static __always_inline __u64 rejoin_backoff(struct sa_sock_state *st, __u32 reason)
+{
+	__u64 wait;
+
+	if (reason == SA_R_PEER_NOT_JOINED)
+		return 0;	/* not a flap: its peer was not in yet */
+	/* In for a good while since the last rejoin: not flapping either. */
+	if (!st->rejoin_backoff_ns ||
+	    bpf_ktime_get_ns() - st->inserted_ns > 8 * SA_REJOIN_BACKOFF_MAX_NS)
+		st->rejoin_backoff_ns = SA_REJOIN_BACKOFF_NS;
+	wait = st->rejoin_backoff_ns;
+	st->rejoin_backoff_ns = wait * 2 > SA_REJOIN_BACKOFF_MAX_NS ? SA_REJOIN_BACKOFF_MAX_NS : wait * 2;
+	return wait;
+}
+
+/*
+ * A direction back on TCP returns to the fast path only once its stack
+ * drained (sk_msg.bpf.c, stack_drained()). A sender that never pauses
+ * writes again whenever there is room, so when it writes, bytes are
+ * still unsent (its window is full) and wait_for_drain() cannot help:
+ * only this sender could send them. Once a paired direction fell back,
+ * its sender's TCP_NOTSENT_LOWAT is 1 (pause_sender()):
+ * tcp_stream_memory_free() refuses a write while any byte is unsent, so
+ * tcp_bpf_sendmsg() (and poll()'s POLLOUT) hold its next write until all
+ * it queued is sent, and that write finds every byte delivered, which
+ * wait_for_drain() then sees read. Writes are held, never refused: what
+ * a slower network does. It acts on nothing while the direction is on the
+ * fast path (no byte is unsent). The socket's own value is kept, shown to
+ * getsockopt() meanwhile and dropped when the program sets one
+ * (sockopt.bpf.c), and put back when it leaves the sockhash.
+ * bpf_setsockopt() is allowed here: HDR_OPT_LEN_CB runs with the socket
+ * locked (is_locked_tcp_sock_ops()).
+ */
+#define SA_SOL_TCP		6	/* uapi/linux/socket.h */
+#define SA_TCP_NOTSENT_LOWAT	25	/* uapi/linux/tcp.h */
+
+static __always_inline void pause_sender(struct bpf_sock_ops *skops, struct sa_sock_state *st,
+					 struct tcp_sock *tp)
+{
+	int one = 1;
+
+	st->flags &= ~SA_SF_PAUSE_REQ;
+	st->saved_lowat = SA_RD(tp, notsent_lowat);
+	if (bpf_setsockopt(skops, SA_SOL_TCP, SA_TCP_NOTSENT_LOWAT, &one, sizeof(one)))
+		return;
+	st->flags |= SA_SF_PAUSED;
+	sa_count(st->slot, SA_C_SENDER_PAUSES, 1);
+}
+
+static __always_inline void unpause_sender(struct bpf_sock_ops *skops, struct sa_sock_state *st)
+{
+	int v = st->saved_lowat;
+
+	if (!(st->flags & SA_SF_PAUSED))
+		return;
+	bpf_setsockopt(skops, SA_SOL_TCP, SA_TCP_NOTSENT_LOWAT, &v, sizeof(v));
+	st->flags &= ~SA_SF_PAUSED;
+}
+
 static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 {
 	struct sa_config *cfg = sa_config();
 	struct sa_conn_key peer_key;
-	struct sa_record *rec, *peer_rec;
+	struct sa_record *rec, *peer_rec = NULL;
 	struct sa_sock_state *st;
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp;
 	__u32 reason, flags;
+	bool rejoin;
 
 	if (!bsk || !cfg)
 		return;
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
-	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_LEFT))
+	if (!st)
+		goto stop;
+	/* Out, and the join hook may insert it: it needs these callbacks then. */
+	if (st->flags & (SA_SF_CANDIDATE | SA_SF_JOINING))
+		return;
+	if (!(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_LEFT))
 		goto stop;
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return;
-	sa_peer_key(&st->key, &peer_key);
-	peer_rec = NULL;
-	if (st->flags & SA_SF_LEAVE_REQ) {
-		reason = st->leave_reason;
-	} else if (!(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY) && sa_file_nonblocking(tp) == 0) {
-		reason = SA_R_SELF_BLOCKING;
-	} else if ((reason = sa_guard_reason(st, cfg)) != SA_R_NONE) {
-		/* Read with splice(), sent urgent data, or forced out. */
-	} else {
-		/*
-		 * A receiver whose sender left: every leaver raises the
-		 * beacon, read through the paired address when we have one
-		 * (no map lookup per segment); a socket that never sent
-		 * looks at its peer's record instead.
-		 */
-		if (st->peer_addr) {
-			struct tcp_sock *peer = sa_tcp_sock_at(st->peer_addr);
-
-			if (!(SA_RD(peer, bpf_sock_ops_cb_flags) & SA_LEAVING_BEACON))
-				return;
-		} else {
-			peer_rec = bpf_map_lookup_elem(&sockaccel_records, &peer_key);
-			if (!peer_rec || !(peer_rec->flags & SA_RF_LEFT))
-				return;	/* nothing to do; look again next segment */
-		}
-		reason = SA_R_PEER_GONE;
+	reason = leave_reason_now(st, tp, cfg, &peer_rec);
+	if (reason == SA_R_NONE) {
+		if ((st->flags & (SA_SF_PAUSE_REQ | SA_SF_PAUSED)) == SA_SF_PAUSE_REQ)
+			pause_sender(skops, st, tp);
+		return;		/* nothing else to do; look again next segment */
 	}
 
 	rec = bpf_map_lookup_elem(&sockaccel_records, &st->key);
@@ -529,8 +643,10 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 	flags = rec->flags;
 	if (flags & SA_RF_GOT_REDIRECT) {
 		sa_full_barrier(&st->passed_run);
-		if (!peer_rec)
+		if (!peer_rec) {
+			sa_peer_key(&st->key, &peer_key);
 			peer_rec = bpf_map_lookup_elem(&sockaccel_records, &peer_key);
+		}
 		/*
 		 * No record: the peer closed (on_state_change()). A peer that
 		 * sent urgent data when none of its redirects was in flight
@@ -543,17 +659,41 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 		if (sa_psock_has_unread(sa_psock(tp)))
 			return;	/* unread (or unknown): let the reader drain it */
 	}
-	if (__sync_val_compare_and_swap(&rec->flags, flags, flags | SA_RF_LEFT) != flags)
+	/* Left and, if it may come back, a candidate: one change, seen whole. */
+	rejoin = sa_may_rejoin(reason) && sa_join_hooked(st->netns_cookie);
+	if (__sync_val_compare_and_swap(&rec->flags, flags,
+					flags | SA_RF_LEFT | (rejoin ? SA_RF_CANDIDATE : 0)) != flags)
 		return;		/* a peer announced meanwhile: decide again */
-	bpf_map_delete_elem(&sockaccel_socks, &st->key);
+	bpf_map_delete_elem(&sockaccel_socks, &st->cookie);
+	unpause_sender(skops, st);
 	st->leave_reason = reason;
 	st->flags |= SA_SF_LEFT;
 	sa_count(st->slot, SA_C_SOCKS_LEFT, 1);
+	sa_count(st->slot, SA_C_LEAVE_BASE + (reason < SA_R_MAX ? reason : 0), 1);
 	if (cfg->trace)
 		sa_emit(st, SA_EV_LEFT, reason, 0);
+	if (rejoin) {
+		/*
+		 * Out of the sockhash, a peer's redirect fails its lookup:
+		 * the beacon has done its work, and must not be carried back
+		 * in at a rejoin (the join hook cannot lower it).
+		 */
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~SA_LEAVING_BEACON);
+		sa_become_candidate(st, NULL, reason, rejoin_backoff(st, reason));
+		return;
+	}
 stop:
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
 				  ~BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+}
+
+/* A closing socket's own record goes with it (not another's by the same key). */
+static __always_inline void forget_record(const struct sa_sock_state *st)
+{
+	struct sa_record *rec = bpf_map_lookup_elem(&sockaccel_records, &st->key);
+
+	if (rec && rec->cookie == st->cookie)
+		bpf_map_delete_elem(&sockaccel_records, &st->key);
 }
 
 static __always_inline void on_state_change(struct bpf_sock_ops *skops)
@@ -561,6 +701,7 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 	struct sa_sock_state *st;
 	struct bpf_sock *bsk = skops->sk;
 	struct sa_config *cfg;
+	__u32 old;
 
 	/* args[0] old state, args[1] new state (tcp_set_state()). */
 	if (skops->args[1] != TCP_CLOSE || !bsk)
@@ -573,11 +714,21 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 		return;
 	}
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, 0);
-	if (!st || !(st->flags & SA_SF_INSERTED) || (st->flags & SA_SF_CLOSED))
+	if (!st)
 		return;
-	st->flags |= SA_SF_CLOSED;	/* once, however many attachments run */
+	/*
+	 * Once, however many attachments run. Atomic: the join hook may be
+	 * claiming this candidate now, and fails to once this is set.
+	 */
+	old = __sync_fetch_and_or(&st->flags, SA_SF_CLOSED);
+	if (old & SA_SF_CLOSED)
+		return;
+	sa_end_candidacy(st);
 	/* The sockhash entry goes with the socket (sock_map_close/unhash). */
-	bpf_map_delete_elem(&sockaccel_records, &st->key);
+	if (old & SA_SF_RECORD)
+		forget_record(st);
+	if (!(old & SA_SF_INSERTED))
+		return;
 	account_listener(skops, st);
 	sa_count(st->slot, SA_C_SOCKS_CLOSED, 1);
 	cfg = sa_config();

@@ -56,6 +56,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define SA_TCP_REPAIR		19
 #define SA_TCP_ULP		31
 #define SA_TCP_INQ		36
+#define SA_TCP_NOTSENT_LOWAT	25
 #define SA_TCP_REPAIR_ON	1
 #define SA_EPERM		1
 #define SA_ENOENT		2
@@ -191,6 +192,44 @@ static __always_inline void emit_sockopt(const struct sa_sock_state *st, __u32 r
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/*
+ * TCP_NOTSENT_LOWAT while sock_ops holds it at 1 to let a direction drain
+ * (sockops.bpf.c, pause_sender()): the program's own value is what it
+ * reads, and one it sets is its own again. The flag that says sock_ops
+ * holds the option (SA_SF_PAUSED), 0 for other options.
+ */
+static __always_inline __u32 held_option(struct bpf_sockopt *ctx)
+{
+	if (ctx->level == SA_SOL_TCP && ctx->optname == SA_TCP_NOTSENT_LOWAT)
+		return SA_SF_PAUSED;
+	return 0;
+}
+
+/* Under the socket lock, as sock_ops (__cgroup_bpf_run_filter_setsockopt()). */
+static __always_inline void held_option_set(struct bpf_sockopt *ctx, __u32 flag)
+{
+	struct sa_sock_state *st = bpf_sk_storage_get(&sockaccel_sock_states, ctx->sk, 0, 0);
+
+	if (st && (st->flags & flag))
+		st->flags &= ~flag;
+}
+
+SEC("cgroup/getsockopt")
+int sockaccel_getsockopt(struct bpf_sockopt *ctx)
+{
+	__u32 flag = held_option(ctx);
+	struct sa_sock_state *st;
+	int *v = ctx->optval;
+
+	if (!flag || !ctx->sk || ctx->retval)
+		return 1;
+	st = bpf_sk_storage_get(&sockaccel_sock_states, ctx->sk, 0, 0);
+	if (!st || !(st->flags & flag) || (void *)(v + 1) > ctx->optval_end)
+		return 1;
+	*v = st->saved_lowat;
+	return 1;
+}
+
 SEC("cgroup/setsockopt")
 int sockaccel_setsockopt(struct bpf_sockopt *ctx)
 {
@@ -202,6 +241,10 @@ int sockaccel_setsockopt(struct bpf_sockopt *ctx)
 	struct tcp_sock *tp;
 	bool idle, unread;
 
+	if (bsk && held_option(ctx)) {
+		held_option_set(ctx, held_option(ctx));
+		return 1;
+	}
 	if (!bsk || bsk->protocol != SA_IPPROTO_TCP || !opt_rule_of(ctx, &r))
 		return 1;
 	cfg = sa_config();

@@ -20,10 +20,14 @@ extern bool keep_caps;
 #define PIN_PROG_SOCKOPS	"sockaccel_sockops"
 #define PIN_PROG_SK_MSG		"sockaccel_sk_msg"
 #define PIN_PROG_SOCKOPT	"sockaccel_sockopt"
+#define PIN_PROG_GETSOCKOPT	"sockaccel_getsockopt"
 #define PIN_LINK_SK_MSG		"sockaccel_sk_msg_link"
+#define PIN_PROG_JOIN		"sockaccel_join"
+#define PIN_LINK_JOIN		"sockaccel_join_link"	/* tcx link on lo (6.6+) */
 #define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
 #define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
 #define PIN_LINK_SOCKOPT	"sockopt-"	/* + cgroup id: a guard's cgroup link */
+#define PIN_LINK_GETSOCKOPT	"getsockopt-"	/* + cgroup id: the same for getsockopt */
 
 /*
  * Errors: one lowercase line on stderr; with -j, that line is a JSON
@@ -73,6 +77,11 @@ int cmd_exe(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int load_config(const char *file);
 
+/* The join hook on loopback (join.c). */
+int join_hook_attach(int prog_fd, const char **how);
+void join_hook_detach(void);
+const char *join_hook_state(void);
+
 /* Executables (exe.c). */
 /* Text on f, or with w, a JSON array. */
 void exes_print(FILE *f, struct json *w);
@@ -92,6 +101,12 @@ struct load_opts {
 int do_load(const struct load_opts *o, bool *loaded_now);
 int run_kernel_probe(__u32 *flags, bool report);
 const char *reason_name(unsigned int reason);
+/* Counters kept per reason: name ("pass_reasons", ...) and first counter. */
+struct reason_group {
+	const char *name;
+	unsigned int base;
+};
+extern const struct reason_group reason_groups[];
 const char *counter_name(unsigned int counter);
 int read_config(struct sa_config *cfg);
 int write_config(const struct sa_config *cfg);

@@ -26,6 +26,8 @@
 #include "sk_msg_core.skel.h"
 #include "guard.skel.h"
 #include "sockopt.skel.h"
+#include "join.skel.h"
+#include "join_core.skel.h"
 
 static __u64 sysctl_max(const char *path, __u64 fallback)
 {
@@ -164,6 +166,7 @@ static void remove_pins(void)
 			unlink(p);
 	}
 	closedir(d);
+	join_hook_detach();
 	rmdir(pin_root());
 }
 
@@ -184,7 +187,7 @@ static __u32 current_sockhash_id(void)
 
 static bool sockhash_empty(int fd)
 {
-	struct sa_conn_key k;
+	__u64 k;	/* a socket cookie */
 
 	return bpf_map_get_next_key(fd, NULL, &k) != 0;
 }
@@ -199,8 +202,13 @@ static bool sockopt_guard_orphaned(const char *name)
 	char path[PATH_MAX];
 	const char *p = name + strlen(PIN_LINK_GUARD_PREFIX);
 
-	if (strncmp(p, PIN_LINK_SOCKOPT, strlen(PIN_LINK_SOCKOPT)) ||
-	    sscanf(p + strlen(PIN_LINK_SOCKOPT), "%llu", &cg) != 1)
+	if (!strncmp(p, PIN_LINK_GETSOCKOPT, strlen(PIN_LINK_GETSOCKOPT)))
+		p += strlen(PIN_LINK_GETSOCKOPT);
+	else if (!strncmp(p, PIN_LINK_SOCKOPT, strlen(PIN_LINK_SOCKOPT)))
+		p += strlen(PIN_LINK_SOCKOPT);
+	else
+		return false;
+	if (sscanf(p, "%llu", &cg) != 1)
 		return false;
 	return cgroup_path_by_id(cg, path, sizeof(path)) != 0;
 }
@@ -418,7 +426,8 @@ static int attach_sk_msg(int prog_fd, int map_fd, __u32 *kflags)
 
 int do_load(const struct load_opts *o, bool *loaded_now)
 {
-	struct bpf_object *ops = NULL, *msg = NULL;
+	struct bpf_object *ops = NULL, *msg = NULL, *join = NULL;
+	const char *join_how;
 	struct sockaccel_guard *guard = NULL;
 	struct sockaccel_sockopt *sockopt = NULL;
 	struct sa_config cfg = {};
@@ -466,8 +475,10 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		       "sockaccel_sockops");
 	msg = open_elf(core ? sockaccel_sk_msg_core__elf_bytes : sockaccel_sk_msg__elf_bytes,
 		       "sockaccel_sk_msg");
+	join = open_elf(core ? sockaccel_join_core__elf_bytes : sockaccel_join__elf_bytes,
+			"sockaccel_join");
 	sockopt = sockaccel_sockopt__open();
-	if (!ops || !msg || !sockopt) {
+	if (!ops || !msg || !join || !sockopt) {
 		err_errno(errno, "run with -v for libbpf's log", "cannot open BPF objects");
 		goto cleanup;
 	}
@@ -478,9 +489,10 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
 		goto cleanup;
 	}
-	if (pin_state_maps(ops) || pin_maps_at_load(msg, o) || pin_maps_at_load(sockopt->obj, o))
+	if (pin_state_maps(ops) || pin_maps_at_load(msg, o) || pin_maps_at_load(sockopt->obj, o) ||
+	    pin_maps_at_load(join, o))
 		goto cleanup;
-	if (bpf_object__load(msg) || sockaccel_sockopt__load(sockopt)) {
+	if (bpf_object__load(msg) || sockaccel_sockopt__load(sockopt) || bpf_object__load(join)) {
 		err_errno(errno, "run with -v for the verifier log", "cannot load BPF programs");
 		goto cleanup;
 	}
@@ -519,6 +531,11 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		err_errno(errno, NULL, "cannot pin %s", p);
 		goto cleanup;
 	}
+	pin_path(p, sizeof(p), PIN_PROG_GETSOCKOPT);
+	if (bpf_program__pin(sockopt->progs.sockaccel_getsockopt, p)) {
+		err_errno(errno, NULL, "cannot pin %s", p);
+		goto cleanup;
+	}
 	if (attach_sk_msg(bpf_program__fd(bpf_object__find_program_by_name(msg, "sockaccel_sk_msg")),
 			  bpf_map__fd(bpf_object__find_map_by_name(msg, "sockaccel_socks")), &kflags))
 		goto cleanup;
@@ -532,6 +549,14 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 	collect_guards(false);
 	if (attach_guard(guard, kflags))
 		goto cleanup;
+	pin_path(p, sizeof(p), PIN_PROG_JOIN);
+	if (bpf_program__pin(bpf_object__find_program_by_name(join, "sockaccel_join"), p)) {
+		err_errno(errno, NULL, "cannot pin %s", p);
+		goto cleanup;
+	}
+	/* Without it connections are decided at establishment only: said, not fatal. */
+	join_hook_attach(bpf_program__fd(bpf_object__find_program_by_name(join, "sockaccel_join")),
+			 &join_how);
 	/* Last: is_loaded() looks for it. */
 	pin_path(p, sizeof(p), PIN_PROG_SK_MSG);
 	if (bpf_program__pin(bpf_object__find_program_by_name(msg, "sockaccel_sk_msg"), p)) {
@@ -543,6 +568,7 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 cleanup:
 	sockaccel_guard__destroy(guard);
 	sockaccel_sockopt__destroy(sockopt);
+	bpf_object__close(join);
 	bpf_object__close(msg);
 	bpf_object__close(ops);
 	if (err) {
@@ -793,26 +819,37 @@ static void reset_slot(__u32 slot)
  */
 static int attach_sockopt_guard(int cg_dir, __u64 id)
 {
+	static const struct {
+		const char *prog, *link;
+		enum bpf_attach_type type;
+	} hooks[] = {
+		{ PIN_PROG_SOCKOPT, PIN_LINK_SOCKOPT, BPF_CGROUP_SETSOCKOPT },
+		{ PIN_PROG_GETSOCKOPT, PIN_LINK_GETSOCKOPT, BPF_CGROUP_GETSOCKOPT },
+	};
 	char p[PATH_MAX];
 	int prog, link, err = 0;
+	size_t i;
 
-	snprintf(p, sizeof(p), "%s/" PIN_LINK_GUARD_PREFIX PIN_LINK_SOCKOPT "%llu_%u", state_root(),
-		 (unsigned long long)id, current_sockhash_id());
-	if (access(p, F_OK) == 0)
-		return 0;
-	prog = open_pinned(PIN_PROG_SOCKOPT);
-	if (prog < 0)
-		return err_errno(errno, "run: sockaccel unload, then attach again",
-				 "pinned objects missing");
-	link = bpf_link_create(prog, cg_dir, BPF_CGROUP_SETSOCKOPT, NULL);
-	if (link < 0)
-		err = err_errno(errno, NULL, "cannot attach the setsockopt guard to cgroup %llu",
-				(unsigned long long)id);
-	else if (bpf_obj_pin(link, p))
-		err = err_errno(errno, NULL, "cannot pin %s", p);
-	if (link >= 0)
-		close(link);
-	close(prog);
+	for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]) && !err; i++) {
+		snprintf(p, sizeof(p), "%s/" PIN_LINK_GUARD_PREFIX "%s%llu_%u", state_root(),
+			 hooks[i].link, (unsigned long long)id, current_sockhash_id());
+		if (access(p, F_OK) == 0)
+			continue;
+		prog = open_pinned(hooks[i].prog);
+		if (prog < 0)
+			return err_errno(errno, "run: sockaccel unload, then attach again",
+					 "pinned objects missing");
+		link = bpf_link_create(prog, cg_dir, hooks[i].type, NULL);
+		if (link < 0)
+			err = err_errno(errno, NULL, "cannot attach the %s guard to cgroup %llu",
+					hooks[i].type == BPF_CGROUP_SETSOCKOPT ? "setsockopt" : "getsockopt",
+					(unsigned long long)id);
+		else if (bpf_obj_pin(link, p))
+			err = err_errno(errno, NULL, "cannot pin %s", p);
+		if (link >= 0)
+			close(link);
+		close(prog);
+	}
 	return err;
 }
 

@@ -43,6 +43,8 @@ static const char *const counter_help[SA_C_REASON_BASE] = {
 	[SA_C_BYTES_REDIRECTED] = "Bytes handed straight to the peer socket.",
 	[SA_C_MSGS_PASSED] = "Messages of inserted sockets sent through TCP.",
 	[SA_C_BYTES_PASSED] = "Bytes of inserted sockets sent through TCP.",
+	[SA_C_SOCKS_JOINED] = "Sockets inserted after establishment (late join).",
+	[SA_C_SOCKS_REJOINED] = "Sockets inserted again after leaving.",
 };
 
 struct cg_counters {
@@ -51,14 +53,27 @@ struct cg_counters {
 	struct sa_counters c;
 };
 
+/* Counters per reason (see reason_groups) as labelled metrics. */
+static const struct {
+	const char *metric, *help;
+	unsigned int base;
+} groups[] = {
+	{ "passes", "Messages sent through TCP, or sockets left on TCP, by reason.", SA_C_REASON_BASE },
+	{ "leaves", "Sockets that left the sockhash, by reason.", SA_C_LEAVE_BASE },
+	{ "joins", "Sockets inserted after establishment, by why they had been out.", SA_C_JOIN_BASE },
+	{ "rejoins", "Sockets inserted again after leaving, by why they had left.", SA_C_REJOIN_BASE },
+	{ NULL, NULL, 0 },
+};
+
 static int write_metrics(FILE *f)
 {
 	int cgs = open_pinned("sockaccel_cgroups"), socks = open_pinned("sockaccel_socks");
 	static struct cg_counters all[SA_MAX_CGROUPS];
-	struct sa_conn_key sk, scur;
+	__u64 sk, scur;	/* sockhash keys: socket cookies */
 	__u64 key, cur;
 	unsigned int nsocks = 0, i;
 	int n = 0, j, first = 1;
+	typeof(&groups[0]) g;
 
 	if (cgs < 0) {
 		fprintf(f, "# HELP sockaccel_up Whether sockaccel is loaded.\n"
@@ -99,15 +114,17 @@ static int write_metrics(FILE *f)
 				(unsigned long long)all[j].c.c[i]);
 		}
 	}
-	fprintf(f, "# HELP sockaccel_passes_total Messages sent through TCP, or sockets left on "
-		   "TCP, by reason.\n# TYPE sockaccel_passes_total counter\n");
-	for (j = 0; j < n; j++) {
-		for (i = 1; i < SA_R_MAX; i++) {
-			fprintf(f, "sockaccel_passes_total{cgroup=");
-			label(f, all[j].path);
-			fprintf(f, ",cgroup_id=\"%llu\",reason=\"%s\"} %llu\n",
-				(unsigned long long)all[j].id, reason_name(i),
-				(unsigned long long)all[j].c.c[SA_C_REASON_BASE + i]);
+	for (g = groups; g->metric; g++) {
+		fprintf(f, "# HELP sockaccel_%s_total %s\n# TYPE sockaccel_%s_total counter\n",
+			g->metric, g->help, g->metric);
+		for (j = 0; j < n; j++) {
+			for (i = 1; i < SA_R_MAX; i++) {
+				fprintf(f, "sockaccel_%s_total{cgroup=", g->metric);
+				label(f, all[j].path);
+				fprintf(f, ",cgroup_id=\"%llu\",reason=\"%s\"} %llu\n",
+					(unsigned long long)all[j].id, reason_name(i),
+					(unsigned long long)all[j].c.c[g->base + i]);
+			}
 		}
 	}
 	close(cgs);

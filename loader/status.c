@@ -43,6 +43,13 @@ static const char *const counter_names[SA_C_REASON_BASE] = {
 	[SA_C_MSG_BOUND] = "msg_bound",
 	[SA_C_PEER_WAITS] = "peer_waits",
 	[SA_C_PEER_WAIT_NS] = "peer_wait_ns",
+	[SA_C_SOCKS_JOINED] = "socks_joined",
+	[SA_C_SOCKS_REJOINED] = "socks_rejoined",
+	[SA_C_JOIN_CHECKS] = "join_checks",
+	[SA_C_JOIN_FAILED] = "join_failed",
+	[SA_C_DRAIN_WAITS] = "drain_waits",
+	[SA_C_DRAIN_WAIT_OK] = "drain_wait_ok",
+	[SA_C_SENDER_PAUSES] = "sender_pauses",
 };
 
 static const char *const reason_names[SA_R_MAX] = {
@@ -76,6 +83,16 @@ static const char *const reason_names[SA_R_MAX] = {
 	[SA_R_ZEROCOPY_TX] = "zerocopy_tx",
 	[SA_R_TX_TIMESTAMPS] = "tx_timestamps",
 	[SA_R_FIONREAD_READER] = "fionread_reader",
+	[SA_R_PEER_NOT_JOINED] = "peer_not_joined",
+};
+
+/* The counters kept per reason (enum sa_counter), by their JSON and text names. */
+const struct reason_group reason_groups[] = {
+	{ "pass_reasons", SA_C_REASON_BASE },
+	{ "leave_reasons", SA_C_LEAVE_BASE },
+	{ "join_reasons", SA_C_JOIN_BASE },
+	{ "rejoin_reasons", SA_C_REJOIN_BASE },
+	{ NULL, 0 },
 };
 
 const char *reason_name(unsigned int r)
@@ -85,7 +102,7 @@ const char *reason_name(unsigned int r)
 
 const char *counter_name(unsigned int c)
 {
-	return c < SA_C_REASON_BASE ? counter_names[c] : reason_name(c - SA_C_REASON_BASE);
+	return c < SA_C_REASON_BASE ? counter_names[c] : reason_name((c - SA_C_REASON_BASE) % SA_R_MAX);
 }
 
 int read_counters(__u32 slot, struct sa_counters *sum)
@@ -162,16 +179,19 @@ void kernel_flags_describe(__u32 flags, FILE *f)
 
 static void counters_json(struct json *w, const struct sa_counters *c)
 {
+	const struct reason_group *g;
 	int i;
 
 	json_start_object(w);
 	for (i = 0; i < SA_C_REASON_BASE; i++)
 		json_field_u64(w, counter_name(i), c->c[i]);
-	json_key(w, "pass_reasons");
-	json_start_object(w);
-	for (i = 1; i < SA_R_MAX; i++)
-		json_field_u64(w, reason_name(i), c->c[SA_C_REASON_BASE + i]);
-	json_end(w);
+	for (g = reason_groups; g->name; g++) {
+		json_key(w, g->name);
+		json_start_object(w);
+		for (i = 1; i < SA_R_MAX; i++)
+			json_field_u64(w, reason_name(i), c->c[g->base + i]);
+		json_end(w);
+	}
 	json_end(w);
 }
 
@@ -190,7 +210,7 @@ static void human_bytes(__u64 b, char *buf, size_t len)
 
 static unsigned int count_entries(int fd)
 {
-	struct sa_conn_key k, *prev = NULL;
+	struct sa_conn_key k, *prev = NULL;	/* the largest key counted */
 	unsigned int n = 0;
 
 	while (bpf_map_get_next_key(fd, prev, &k) == 0 && n < (1u << 25)) {
@@ -501,13 +521,18 @@ int cmd_stats(int argc, char **argv)
 			counters_json(&w, &cur);
 			return 0;
 		}
+		const struct reason_group *g;
+
 		for (i = 0; i < SA_C_REASON_BASE; i++)
 			printf("%-18s %llu\n", counter_names[i], (unsigned long long)cur.c[i]);
-		printf("pass reasons:\n");
-		for (i = 1; i < SA_R_MAX; i++)
-			if (cur.c[SA_C_REASON_BASE + i])
-				printf("  %-18s %llu\n", reason_names[i],
-				       (unsigned long long)cur.c[SA_C_REASON_BASE + i]);
+		for (g = reason_groups; g->name; g++) {
+			/* "pass_reasons" -> "pass reasons:" */
+			printf("%.*s reasons:\n", (int)(strchr(g->name, '_') - g->name), g->name);
+			for (i = 1; i < SA_R_MAX; i++)
+				if (cur.c[g->base + i])
+					printf("  %-18s %llu\n", reason_names[i],
+					       (unsigned long long)cur.c[g->base + i]);
+		}
 		return 0;
 	}
 	signal(SIGINT, on_signal);

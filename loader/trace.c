@@ -50,6 +50,8 @@ static const char *event_name(__u32 t)
 	case SA_EV_READER_KILL: return "reader_kill";
 	case SA_EV_URGENT: return "urgent";
 	case SA_EV_SOCKOPT: return "sockopt";
+	case SA_EV_JOINED: return "joined";
+	case SA_EV_REJOINED: return "rejoined";
 	}
 	return "unknown";
 }
@@ -108,7 +110,7 @@ static void reader_event_text(const struct sa_event *ev, const char *ts, long us
 	       ev->type == SA_EV_SOCKOPT && ev->unread ? sockopt_refusal(ev->reason) : "");
 }
 
-/* A connection event: accelerated, passed, left, closed. */
+/* A connection event: accelerated, passed, left, joined, rejoined, closed. */
 static void conn_event_json(const struct sa_event *ev, const char *ts, long us,
 			    const char *l, const char *r)
 {
@@ -134,7 +136,8 @@ static void conn_event_text(const struct sa_event *ev, const char *ts, long us,
 	printf("%s.%06ld %-11s %-6s %s %s %s", ts, us, event_name(ev->type),
 	       ev->role == SA_ROLE_CLIENT ? "client" : "server", l,
 	       ev->role == SA_ROLE_CLIENT ? "->" : "<-", r);
-	if (ev->type == SA_EV_PASSED || ev->type == SA_EV_LEFT)
+	if (ev->type == SA_EV_PASSED || ev->type == SA_EV_LEFT || ev->type == SA_EV_JOINED ||
+	    ev->type == SA_EV_REJOINED)
 		printf(" reason %s", reason_name(ev->reason));
 	if (ev->type == SA_EV_CLOSED)
 		printf(" sent: redirected %llu B, passed %llu B",

@@ -22,8 +22,8 @@ struct hdr {
 
 static struct {
 	const char *addr, *port_file, *bind_addr;
-	int block, echo, conns, parallel, rand_writes, quiet, pace, keep_open;
-	uint64_t bytes, seed;
+	int block, echo, conns, parallel, rand_writes, quiet, pace, keep_open, late_nonblock;
+	uint64_t bytes, seed, stall_at, stall_ms;
 	size_t write_size;
 	unsigned int timeout;
 } opt = { .conns = 1, .parallel = 1, .bytes = 1 << 20, .write_size = 65536, .seed = 1,
@@ -139,6 +139,9 @@ static int sconn_step(struct sconn *c)
 			}
 		}
 		c->rx += n;
+		/* The reader stops once, mid-stream (a GC pause, a busy CPU). */
+		if (opt.stall_ms && c->rx >= opt.stall_at && c->rx - n < opt.stall_at)
+			usleep(opt.stall_ms * 1000);
 	}
 	/* Echo what has arrived so far. */
 	while ((c->h.flags & F_ECHO) && c->tx < c->rx) {
@@ -210,7 +213,13 @@ static int run_server(void)
 			usleep(1000);
 		goto done;
 	}
-	set_nonblock(lfd, 1);
+	/*
+	 * --late-nonblock: a blocking listener whose accepted sockets are made
+	 * nonblocking right after accept() (PostgreSQL's backends, libevent):
+	 * one accept per readiness event, since a blocking accept() would wait.
+	 */
+	if (!opt.late_nonblock)
+		set_nonblock(lfd, 1);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL;
@@ -224,7 +233,10 @@ static int run_server(void)
 			if (!c) {
 				int fd;
 
-				while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+				while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC |
+						     (opt.late_nonblock ? 0 : SOCK_NONBLOCK))) >= 0) {
+					if (opt.late_nonblock)
+						set_nonblock(fd, 1);
 					c = calloc(1, sizeof(*c));
 					c->fd = fd;
 					ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -235,6 +247,8 @@ static int run_server(void)
 						close(fd);
 						free(c);
 					}
+					if (opt.late_nonblock)
+						break;
 				}
 				continue;
 			}
@@ -503,6 +517,9 @@ static void usage(void)
 		"                     [--keep-open]  (with --echo: half-close only after the\n"
 		"                                    whole echo came back)\n"
 		"                     [--bind ADDR:PORT]  (fixed source address)\n"
+		"       server: [--late-nonblock]  (blocking listener, each accepted socket\n"
+		"                                   set nonblocking right after accept())\n"
+		"               [--stall-at BYTES --stall-ms MS]  (each reader sleeps once)\n"
 		"       common: [--timeout SECONDS] [--quiet]\n");
 	exit(2);
 }
@@ -524,6 +541,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--quiet")) { opt.quiet = 1; continue; }
 		if (!strcmp(a, "--pace")) { opt.pace = 1; continue; }
 		if (!strcmp(a, "--keep-open")) { opt.keep_open = 1; continue; }
+		if (!strcmp(a, "--late-nonblock")) { opt.late_nonblock = 1; continue; }
 		if (!v)
 			usage();
 		i++;
@@ -543,6 +561,10 @@ int main(int argc, char **argv)
 			opt.seed = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--timeout"))
 			opt.timeout = atoi(v);
+		else if (!strcmp(a, "--stall-at"))
+			opt.stall_at = strtoull(v, NULL, 0);
+		else if (!strcmp(a, "--stall-ms"))
+			opt.stall_ms = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--write-size")) {
 			if (!strcmp(v, "rand"))
 				opt.rand_writes = 1;
