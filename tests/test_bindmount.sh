@@ -111,9 +111,14 @@ accelerated() {
 	off=$(transfer "$CG_OFF"); off=${off:-server-failed}
 	log "$1: accelerated $on segments, control $off segments, redirected $((red1 - red0)) bytes"
 	case "$on$off" in *failed*) fail "$1: transfer or verification failed ($on / $off)"; return ;; esac
-	check "$1: accelerated transfer sent < 50 segments" [ "$on" -lt 50 ]
+	# On an idle machine a paced transfer sends a handful of segments (6) and
+	# redirects every byte; a reader that falls behind by backlog_limit on
+	# a busy machine moves a part to TCP by design (test_accel.sh checks
+	# that): this test asks only whether the bind-mounted instance
+	# accelerates at all.
 	check "$1: control transfer sent > 1000 segments" [ "$off" -gt 1000 ]
-	check "$1: all payload bytes redirected" [ $((red1 - red0)) -ge "$BYTES" ]
+	check "$1: accelerated transfer sent < 1/4 of the control's segments" [ $((on * 4)) -lt "$off" ]
+	check "$1: >= 75% of the payload redirected" [ $(((red1 - red0) * 4)) -ge $((BYTES * 3)) ]
 }
 accelerated "bind-mounted pins"
 
