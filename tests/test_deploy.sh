@@ -496,6 +496,10 @@ wait_real() {	# WAIT_RC: the entrypoint's status, 124 (and killed) after 10 s
 run_real sig
 for _ in $(seq 100); do [ -e "$WORK/sig.ready" ] && break; sleep 0.1; done
 check "signal: readiness file created after attach" test -e "$WORK/sig.ready"
+# The metrics server is started in the background just before the
+# readiness file: on a busy machine a SIGTERM right away could end it
+# before it logged a line (bounded wait).
+for _ in $(seq 100); do grep -q '^metrics ' "$WORK/sig.log" 2>/dev/null && break; sleep 0.1; done
 kill -TERM "$BGPID" 2>/dev/null
 wait_real
 rc=$WAIT_RC
