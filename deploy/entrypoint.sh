@@ -31,6 +31,14 @@
 #                           ADDR:PORT of the pod's own network namespace;
 #                           empty: no metrics
 #   SOCKACCEL_READY_FILE    [/tmp/sockaccel.ready] created once attached
+#   SOCKACCEL_PIN_ROOT      [/sys/fs/bpf/sockaccel] and
+#   SOCKACCEL_STATE_ROOT    [<pin root>-state]: where the loader pins, read
+#                           by every sockaccel command (kubectl exec ones
+#                           too: set them in the pod spec, not here). The
+#                           manifest bind-mounts the host's
+#                           /sys/fs/bpf/sockaccel and /sys/fs/bpf/sockaccel-state
+#                           at /run/sockaccel/pins and /run/sockaccel/state.
+#                           Both must be on bpffs, or the entrypoint stops.
 #
 # For tests only:
 #   SOCKACCEL_DRY_RUN=1     print the sockaccel commands instead of running
@@ -45,7 +53,9 @@ MOUNTS=${SOCKACCEL_MOUNTS:-/proc/self/mounts}
 SA=${SOCKACCEL_BIN:-sockaccel}
 READY=${SOCKACCEL_READY_FILE:-/tmp/sockaccel.ready}
 DRY=${SOCKACCEL_DRY_RUN:-0}
-BPFFS=/sys/fs/bpf	# the loader's pin root is /sys/fs/bpf/sockaccel (fixed)
+# The loader's own defaults (loader/util.c: pin_root(), state_root()).
+PINS=${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel}
+STATE=${SOCKACCEL_STATE_ROOT:-$PINS-state}
 DOCS="docs/kubernetes.md"
 
 log() { printf 'sockaccel-entrypoint: %s\n' "$*"; }
@@ -200,9 +210,11 @@ pod_cgroup() {
 hint_on_failure() {
 	err "$1 failed. Common causes: seccomp blocking bpf() (RuntimeDefault without CAP_BPF" \
 	    "support: set seccompProfile Unconfined; the loader then reports a missing" \
-	    "BPF_MAP_TYPE_SOCKHASH), AppArmor denying pins under $BPFFS" \
-	    "(needs unconfined), missing capabilities (BPF, PERFMON, NET_ADMIN), a kernel older" \
-	    "than 5.19 or without BTF; see $DOCS"
+	    "BPF_MAP_TYPE_SOCKHASH), an AppArmor profile denying pins in $PINS or $STATE" \
+	    "(the runtimes' default profiles deny pinning only under /sys), missing" \
+	    "capabilities (BPF, PERFMON, NET_ADMIN), kernel.perf_event_paranoid above 2 on the" \
+	    "node (Debian and Ubuntu kernels then refuse the guard's tracepoints: set it to 2)," \
+	    "a kernel older than 6.1 or without BTF; see $DOCS"
 }
 
 unloading=0
@@ -216,7 +228,7 @@ on_signal() {
 	rm -f -- "$READY"
 	run "$SA" unload || rc=$?
 	if [ "$rc" -ne 0 ]; then
-		err "sockaccel unload exited $rc; pins may remain under $BPFFS/sockaccel"
+		err "sockaccel unload exited $rc; pins may remain in $PINS"
 		exit 1
 	fi
 	log "unloaded, exiting"
@@ -240,14 +252,20 @@ main() {
 	fi
 	unset 'list[-1]'
 
-	# Pins must land in the host's bpffs (hostPath), or they would vanish
-	# with this container and take the attachments with them.
-	if [ "$(fstype "$BPFFS")" != bpf ]; then
-		err "$BPFFS is not a bpf file system; mount the host's $BPFFS there (hostPath," \
-		    "mountPropagation HostToContainer) and make sure the host has bpffs mounted" \
-		    "(systemd does; otherwise: mount -t bpf bpf $BPFFS)"
-		exit 1
-	fi
+	# Pins must land in the host's bpffs (the two hostPath directories), or
+	# they would vanish with this container and take the attachments with
+	# them. This container cannot mount bpffs (no CAP_SYS_ADMIN), so a bpf
+	# file system here is one the runtime mounted: a hostPath volume.
+	for d in "$PINS" "$STATE"; do
+		if [ "$(fstype "$d")" != bpf ]; then
+			err "$d is not on a bpf file system; mount the host's directory there" \
+			    "(hostPath /sys/fs/bpf/sockaccel at SOCKACCEL_PIN_ROOT, /sys/fs/bpf/sockaccel-state" \
+			    "at SOCKACCEL_STATE_ROOT, type DirectoryOrCreate), and make sure the host has bpffs" \
+			    "at /sys/fs/bpf (systemd mounts it; otherwise: mount -t bpf bpf /sys/fs/bpf)"
+			exit 1
+		fi
+	done
+	log "pins: $PINS, state: $STATE"
 
 	# shellcheck disable=SC2086  # SOCKACCEL_LOAD_ARGS is a list of options
 	if ! run "$SA" load --cross-netns "${SOCKACCEL_CROSS_NETNS:-on}" ${SOCKACCEL_LOAD_ARGS:-}; then

@@ -60,6 +60,7 @@ int pin_path_of_map(char *buf, size_t len, const char *name);
 int open_pinned_map(const char *name);
 int ensure_tracefs(void);
 int check_pin_dir(const char *dir);
+void remove_pin_dir(const char *dir);
 int parse_size(const char *s, __u64 *out);
 bool getenv_flag(const char *name);
 

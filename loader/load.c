@@ -167,7 +167,7 @@ static void remove_pins(void)
 	}
 	closedir(d);
 	join_hook_detach();
-	rmdir(pin_root());
+	remove_pin_dir(pin_root());	/* a mount point stays, empty */
 }
 
 /* The sockhash of the instance loaded now (its id), 0 if none. */
@@ -1069,7 +1069,7 @@ int cmd_unload(int argc, char **argv)
 		unlink(p);
 		snprintf(p, sizeof(p), "%s/sockaccel_exe_policy", state_root());
 		unlink(p);
-		rmdir(state_root());
+		remove_pin_dir(state_root());
 	}
 	lock_release(lock);
 	drop_caps();

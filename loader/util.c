@@ -163,7 +163,7 @@ void drop_caps(void)
 	}
 }
 
-int ensure_bpffs(void)
+static int mount_sys_fs_bpf(void)
 {
 	struct statfs st;
 
@@ -175,6 +175,71 @@ int ensure_bpffs(void)
 		return err_errno(errno, "mount it with: mount -t bpf bpf /sys/fs/bpf",
 				 "cannot mount bpffs at /sys/fs/bpf");
 	info_msg("mounted bpffs at /sys/fs/bpf");
+	return 0;
+}
+
+/*
+ * Is DIR on bpffs, or, while it does not exist, the directory it is to be
+ * made in? 1 or 0; -1 (errno set) if neither can be looked at. *at: the
+ * directory looked at.
+ */
+static int bpffs_at(const char *dir, char *at, size_t len)
+{
+	struct statfs st;
+	char *slash;
+	size_t n;
+
+	snprintf(at, len, "%s", dir);
+	if (statfs(at, &st) == 0)
+		return st.f_type == BPF_FS_MAGIC;
+	if (errno != ENOENT)
+		return -1;
+	/* Its parent: drop trailing slashes, then the last name. */
+	n = strlen(at);
+	while (n > 1 && at[n - 1] == '/')
+		at[--n] = 0;
+	slash = strrchr(at, '/');
+	if (!slash)
+		snprintf(at, len, ".");
+	else
+		slash[slash == at ? 1 : 0] = 0;
+	if (statfs(at, &st))
+		return -1;
+	return st.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * The pin root and the state directory must be on bpffs. They need not be
+ * under /sys/fs/bpf: in a container (deploy/daemonset.yaml) they are bind
+ * mounts of two directories of the host's bpffs, and /sys/fs/bpf is the
+ * container's read-only sysfs, where nothing may be mounted. Only for a
+ * directory under /sys/fs/bpf is bpffs mounted there when missing.
+ */
+int ensure_bpffs(void)
+{
+	const char *dirs[2] = { pin_root(), state_root() };
+	char at[PATH_MAX];
+	int i, on;
+
+	/* unload empties the pin root: what was learned would go with it. */
+	if (!strcmp(dirs[0], dirs[1]))
+		return err_msg("the state directory (SOCKACCEL_STATE_ROOT) is the pin root %s: "
+			       "give each its own", dirs[0]);
+	for (i = 0; i < 2; i++) {
+		on = bpffs_at(dirs[i], at, sizeof(at));
+		if (on != 1 && !strncmp(dirs[i], "/sys/fs/bpf/", strlen("/sys/fs/bpf/"))) {
+			if (mount_sys_fs_bpf())
+				return -1;
+			on = bpffs_at(dirs[i], at, sizeof(at));
+		}
+		if (on < 0 && errno == ENOENT)
+			return err_errno(errno, NULL, "cannot create %s", dirs[i]);
+		if (on < 0)
+			return err_errno(errno, NULL, "cannot stat %s", at);
+		if (!on)
+			return err_msg("%s is not on a bpf file system, so nothing can be pinned in it "
+				       "(hint: a directory of bpffs, or a bind mount of one)", at);
+	}
 	return 0;
 }
 
@@ -363,6 +428,7 @@ int lock_acquire(void)
  */
 int check_pin_dir(const char *dir)
 {
+	struct statfs sf;
 	struct stat st;
 
 	if (lstat(dir, &st)) {
@@ -376,7 +442,29 @@ int check_pin_dir(const char *dir)
 		return err_msg("%s is owned by uid %u with mode %04o: refusing to adopt it "
 			       "(hint: remove it; sockaccel creates it, root-only)",
 			       dir, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+	/* It may be a mount point (a bind mount in a container): on bpffs. */
+	if (statfs(dir, &sf))
+		return err_errno(errno, NULL, "cannot stat %s", dir);
+	if (sf.f_type != BPF_FS_MAGIC)
+		return err_msg("%s is not on a bpf file system: refusing to use it "
+			       "(hint: a directory of bpffs, or a bind mount of one)", dir);
 	return 0;
+}
+
+/*
+ * Remove an emptied pin root or state directory. One that is a mount point
+ * (a bind mount of a directory of the host's bpffs: deploy/daemonset.yaml)
+ * cannot be removed (EBUSY) and stays, empty, for the next load; so does
+ * one that holds something that is not sockaccel's.
+ */
+void remove_pin_dir(const char *dir)
+{
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return;
+	if (opt_verbose && errno == EBUSY)
+		fprintf(stderr, "sockaccel: %s is a mount point: left in place\n", dir);
+	else if (opt_verbose)
+		fprintf(stderr, "sockaccel: %s left in place: %s\n", dir, strerror(errno));
 }
 
 void lock_release(int fd)
@@ -527,12 +615,17 @@ int pin_path(char *buf, size_t len, const char *name)
  * What sockaccel learned (sockaccel_exes) and the operator chose per
  * executable (sockaccel_exe_policy) live beside the pin root, not in it:
  * unload removes the pin root, and a reload must not forget which
- * programs read sockets with splice().
+ * programs read sockets with splice(). <pin root>-state, or
+ * SOCKACCEL_STATE_ROOT.
  */
 const char *state_root(void)
 {
 	static char buf[PATH_MAX];
+	const char *r = getenv("SOCKACCEL_STATE_ROOT");
 
+	/* Set where the two are mount points of their own (deploy/). */
+	if (r && *r)
+		return r;
 	snprintf(buf, sizeof(buf), "%s-state", pin_root());
 	return buf;
 }

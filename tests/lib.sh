@@ -8,6 +8,9 @@ set -u
 # Every test runs its own sockaccel instance (own programs, maps and pins,
 # and its own state directory, removed at exit), never the default one.
 export SOCKACCEL_PIN_ROOT=${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel-test-$$}
+# Its state directory is <pin root>-state: a SOCKACCEL_STATE_ROOT from the
+# caller's environment would have every test share one (and forget it).
+unset SOCKACCEL_STATE_ROOT
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SA="$TOP/build/sockaccel"
 TOOLS="$TOP/build/tests"

@@ -98,7 +98,8 @@ check("runs as uid 0 (capabilities need it without ambient caps)", sc.get("runAs
 check("seccompProfile type is set", sc.get("seccompProfile", {}).get("type") in ("RuntimeDefault", "Unconfined", "Localhost"))
 aa_ann = meta.get("annotations", {}).get("container.apparmor.security.beta.kubernetes.io/" + c["name"])
 aa_field = sc.get("appArmorProfile", {}).get("type")
-check("AppArmor unconfined (pins under /sys/fs/bpf)", aa_ann == "unconfined" or aa_field == "Unconfined")
+check("AppArmor: the runtime's default profile, not unconfined (annotation %s, field %s)" % (aa_ann, aa_field),
+      aa_ann in (None, "runtime/default") and aa_field in (None, "RuntimeDefault"))
 check("pod is not privileged through the pod securityContext either",
       not pod.get("securityContext", {}).get("privileged", False))
 check("hostNetwork not used", not pod.get("hostNetwork", False))
@@ -115,12 +116,41 @@ def hostpath_mount(path):
     return None
 
 env = {e["name"]: e.get("value") for e in c.get("env", [])}
-bpf = hostpath_mount("/sys/fs/bpf")
-check("hostPath /sys/fs/bpf mounted at /sys/fs/bpf", bool(bpf) and bpf["mountPath"].rstrip("/") == "/sys/fs/bpf")
-check("bpffs mount is writable", bool(bpf) and not bpf.get("readOnly", False))
-prop = (bpf or {}).get("mountPropagation", "None")
-check("bpffs propagation HostToContainer (Bidirectional needs privileged)",
-      prop == "HostToContainer" or (prop == "Bidirectional" and sc.get("privileged") is True))
+def norm_path(p):
+    return "/" + str(p).strip("/")
+def within(p, top):
+    p, top = norm_path(p), norm_path(top)
+    return p == top or top == "/" or p.startswith(top + "/")
+host_paths = [norm_path(v["hostPath"]["path"]) for v in vols.values() if "hostPath" in v]
+check("the host's /sys/fs/bpf is not mounted as a whole (nor any directory above it)",
+      not any(within("/sys/fs/bpf", h) for h in host_paths))
+check("nothing is mounted at, above or inside the container's /sys/fs/bpf",
+      not any(within(m["mountPath"], "/sys/fs/bpf") or
+              (within("/sys/fs/bpf", m["mountPath"]) and norm_path(m["mountPath"]) != "/") for m in mounts))
+check("of the host's bpffs, only /sys/fs/bpf/sockaccel and /sys/fs/bpf/sockaccel-state are mounted",
+      sorted(h for h in host_paths if within(h, "/sys/fs/bpf")) ==
+      ["/sys/fs/bpf/sockaccel", "/sys/fs/bpf/sockaccel-state"])
+for what, host, var in (("pin root", "/sys/fs/bpf/sockaccel", "SOCKACCEL_PIN_ROOT"),
+                        ("state directory", "/sys/fs/bpf/sockaccel-state", "SOCKACCEL_STATE_ROOT")):
+    m = hostpath_mount(host)
+    v = vols.get((m or {}).get("name"), {}).get("hostPath", {})
+    check("%s: hostPath %s, type DirectoryOrCreate" % (what, host), v.get("type") == "DirectoryOrCreate")
+    check("%s: mounted writable" % what, bool(m) and not m.get("readOnly", False))
+    check("%s: mounted outside /sys (the container's /sys is sysfs: no mount point can be made there)" % what,
+          bool(m) and not within(m["mountPath"], "/sys"))
+    check("%s: %s (%s) is where it is mounted (%s)" % (what, var, env.get(var), (m or {}).get("mountPath")),
+          bool(m) and env.get(var) is not None and norm_path(env[var]) == norm_path(m["mountPath"]))
+    print("%s=%s" % (var, env.get(var) or ""))
+if env.get("SOCKACCEL_PIN_ROOT") and env.get("SOCKACCEL_STATE_ROOT"):
+    check("pin root and state directory are separate, neither inside the other",
+          not within(env["SOCKACCEL_PIN_ROOT"], env["SOCKACCEL_STATE_ROOT"]) and
+          not within(env["SOCKACCEL_STATE_ROOT"], env["SOCKACCEL_PIN_ROOT"]))
+check("no mount propagates both ways (Bidirectional needs privileged)",
+      all(m.get("mountPropagation", "None") != "Bidirectional" for m in mounts) or sc.get("privileged") is True)
+probe = " ".join(map(str, c.get("readinessProbe", {}).get("exec", {}).get("command", [])))
+check("readiness probe looks for sockaccel_sk_msg (pinned last, on every kernel) in the pin root",
+      "$SOCKACCEL_PIN_ROOT/sockaccel_sk_msg\"" in probe or
+      "%s/sockaccel_sk_msg" % env.get("SOCKACCEL_PIN_ROOT") in probe)
 cg = hostpath_mount("/sys/fs/cgroup")
 host_cg = env.get("SOCKACCEL_HOST_CGROUP") or "/host/sys/fs/cgroup"
 check("hostPath /sys/fs/cgroup mounted where the entrypoint looks (%s)" % host_cg,
@@ -163,13 +193,18 @@ for r in results:
 PY
 ) || fail "manifest checks crashed (python3 exit $?)"
 prestop_unloads=0
+M_PINS='' M_STATE=''
 while IFS= read -r line; do
 	case "$line" in
 	"ok: "*) pass "${line#ok: }" ;;
 	"FAIL: "*) fail "${line#FAIL: }" ;;
 	PRESTOP_UNLOADS=*) prestop_unloads=${line#PRESTOP_UNLOADS=} ;;
+	SOCKACCEL_PIN_ROOT=*) M_PINS=${line#*=} ;;
+	SOCKACCEL_STATE_ROOT=*) M_STATE=${line#*=} ;;
 	esac
 done <<< "$py_out"
+# The entrypoint runs below with the manifest's pin root and state directory.
+M_PINS=${M_PINS:-/run/sockaccel/pins} M_STATE=${M_STATE:-/run/sockaccel/state}
 
 # Termination: a preStop hook that unloads, or the entrypoint's trap.
 trap_unloads=0
@@ -228,7 +263,8 @@ check "image entrypoint path matches the manifest's command ($ep_in_image)" \
 	grep -Fq "command: [\"$ep_in_image\"]" "$YAML"
 
 # ---------------------------------------------------------------- docs
-for w in CAP_BPF CAP_PERFMON CAP_NET_ADMIN HostToContainer seccomp AppArmor SOCKACCEL_CGROUP vmlinux.h; do
+for w in CAP_BPF CAP_PERFMON CAP_NET_ADMIN DirectoryOrCreate SOCKACCEL_PIN_ROOT SOCKACCEL_STATE_ROOT \
+	seccomp AppArmor runtime/default SOCKACCEL_CGROUP vmlinux.h; do
 	check "docs/kubernetes.md covers $w" grep -q "$w" "$DOC"
 done
 
@@ -237,15 +273,23 @@ done
 #   v2:     /sys/fs/cgroup is cgroup2
 #   hybrid: /sys/fs/cgroup is a tmpfs with v1 controllers, cgroup2 at unified/
 #   v1:     tmpfs with v1 controllers only (and a stray unified/ directory)
-# bpffs: whether /sys/fs/bpf is bpf in the table (default yes).
+# BPFFS: which bpffs mounts the table has (default "pins state", the
+# manifest's two bind mounts at $M_PINS and $M_STATE; "all": the host's
+# whole /sys/fs/bpf at /sys/fs/bpf, the old layout; "" none).
 mkhost() {
-	local name=$1 layout=$2 bpffs=${3:-yes} r="$WORK/$1"
+	local name=$1 layout=$2 bpffs=${3-pins state} r="$WORK/$1" b
 	mkdir -p "$r/host/sys/fs/cgroup"
 	{
 		echo "overlay / overlay rw 0 0"
 		echo "sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0"
 		echo "cgroup2 /sys/fs/cgroup cgroup2 ro,nosuid,nodev,noexec 0 0"
-		[ "$bpffs" = yes ] && echo "bpf /sys/fs/bpf bpf rw,nosuid,nodev,noexec,mode=700 0 0"
+		for b in $bpffs; do
+			case $b in
+			pins) echo "bpf $M_PINS bpf rw,nosuid,nodev,noexec,relatime,mode=700 0 0" ;;
+			state) echo "bpf $M_STATE bpf rw,nosuid,nodev,noexec,relatime,mode=700 0 0" ;;
+			all) echo "bpf /sys/fs/bpf bpf rw,nosuid,nodev,noexec,mode=700 0 0" ;;
+			esac
+		done
 		case "$layout" in
 		v2)
 			echo "cgroup2 $r/host/sys/fs/cgroup cgroup2 ro,nosuid,nodev,noexec 0 0" ;;
@@ -282,6 +326,7 @@ ep() {
 		esac
 	done
 	OUT=$(env -u SOCKACCEL_CGROUP -u SOCKACCEL_LOAD_ARGS -u SOCKACCEL_CROSS_NETNS -u SOCKACCEL_ALLOW_ROOT \
+		SOCKACCEL_PIN_ROOT="$M_PINS" SOCKACCEL_STATE_ROOT="$M_STATE" \
 		SOCKACCEL_DRY_RUN=1 SOCKACCEL_BIN=/nonexistent/sockaccel \
 		SOCKACCEL_MOUNTS="$WORK/$name/mounts" SOCKACCEL_HOST_CGROUP="$WORK/$name/host/sys/fs/cgroup" \
 		SOCKACCEL_READY_FILE="$WORK/$name/ready" "${vars[@]}" \
@@ -307,6 +352,8 @@ check "v2/systemd: exactly one attach" [ "$(attaches)" -eq 1 ]
 check "v2/systemd: load before attach" \
 	[ "$(grep -n -m1 -F "$LOAD" <<< "$OUT" | cut -d: -f1)" -lt "$(grep -n -m1 -F "$ATTACH" <<< "$OUT" | cut -d: -f1)" ]
 check "v2/systemd: dry run does not wait, says it would unload" has "+ wait for SIGTERM/SIGINT, then: /nonexistent/sockaccel unload"
+check "v2/systemd: pins and state on bpffs, the entrypoint says where" \
+	has "sockaccel-entrypoint: pins: $M_PINS, state: $M_STATE"
 
 # cgroup v2 host, cgroupfs driver.
 mkhost v2fs v2
@@ -378,12 +425,31 @@ check "fake root with SOCKACCEL_ALLOW_ROOT=1: attach printed" has "$ATTACH $(cg2
 ep v2sd "SOCKACCEL_LOAD_ARGS=--max-sockets 4096 --backlog-limit 4M" SOCKACCEL_CROSS_NETNS=off
 check "load options passed through" has "+ /nonexistent/sockaccel load --cross-netns off --max-sockets 4096 --backlog-limit 4M"
 
-# bpffs must be the host's bpf file system, never a private one.
-mkhost nobpf v2 no
+# The pin root and the state directory must both be on bpffs (the host's:
+# the pod cannot mount one), never on the container's own file systems.
+mkhost nobpf v2 ""
 mkdir -p "$(cg2 nobpf)/kubepods.slice"
 ep nobpf
-check "no bpffs at /sys/fs/bpf: fails" [ "$RC" -ne 0 ]
-check "no bpffs: nothing loaded" nomatch '^\+ ' "$OUT"
+check "no bpffs mounted: fails" [ "$RC" -ne 0 ]
+check "no bpffs mounted: nothing loaded" nomatch '^\+ ' "$OUT"
+check "no bpffs mounted: names the pin root and the hostPath to mount there" \
+	grep -q "$M_PINS is not on a bpf file system; mount the host's directory there (hostPath /sys/fs/bpf/sockaccel" <<< "$OUT"
+mkhost nostate v2 pins
+mkdir -p "$(cg2 nostate)/kubepods.slice"
+ep nostate
+check "state directory not on bpffs: fails" [ "$RC" -ne 0 ]
+check "state directory not on bpffs: nothing loaded" nomatch '^\+ ' "$OUT"
+check "state directory not on bpffs: named" grep -q "$M_STATE is not on a bpf file system" <<< "$OUT"
+# The whole of /sys/fs/bpf mounted and no SOCKACCEL_PIN_ROOT (the layout
+# before): the loader's defaults are checked, and they are on bpffs.
+mkhost old v2 all
+mkdir -p "$(cg2 old)/kubepods.slice"
+ep old SOCKACCEL_PIN_ROOT= SOCKACCEL_STATE_ROOT=
+check "no SOCKACCEL_PIN_ROOT: the loader's default pin root is checked" \
+	has "sockaccel-entrypoint: pins: /sys/fs/bpf/sockaccel, state: /sys/fs/bpf/sockaccel-state"
+check "no SOCKACCEL_PIN_ROOT, /sys/fs/bpf on bpffs: loads" has "$LOAD"
+ep nobpf SOCKACCEL_PIN_ROOT= SOCKACCEL_STATE_ROOT=
+check "no SOCKACCEL_PIN_ROOT, no bpffs at /sys/fs/bpf: fails" [ "$RC" -ne 0 ]
 
 # pod-cgroup UID: systemd (burstable, guaranteed) and cgroupfs layouts.
 ep v2sd -- pod-cgroup 0a1b2c3d-0000-4000-8000-00000000abcd
@@ -406,12 +472,14 @@ FAKE="$WORK/fake-sockaccel"
 cat > "$FAKE" <<'EOF'
 #!/bin/sh
 echo "$*" >> "$FAKE_LOG"
+echo "${SOCKACCEL_PIN_ROOT:-unset} ${SOCKACCEL_STATE_ROOT:-unset}" >> "$FAKE_LOG.env"
 case "$1" in attach) [ -z "${FAKE_FAIL_ATTACH:-}" ] || exit 1 ;; esac
 exit 0
 EOF
 chmod +x "$FAKE"
 run_real() {	# NAME: start the entrypoint in the background
 	FAKE_LOG="$WORK/$1.log" SOCKACCEL_BIN="$FAKE" SOCKACCEL_MOUNTS="$WORK/v2sd/mounts" \
+		SOCKACCEL_PIN_ROOT="$M_PINS" SOCKACCEL_STATE_ROOT="$M_STATE" \
 		SOCKACCEL_HOST_CGROUP="$WORK/v2sd/host/sys/fs/cgroup" SOCKACCEL_READY_FILE="$WORK/$1.ready" \
 		bash "$EP" > "$WORK/$1.out" 2>&1 &
 	BGPID=$!
@@ -428,6 +496,10 @@ wait_real() {	# WAIT_RC: the entrypoint's status, 124 (and killed) after 10 s
 run_real sig
 for _ in $(seq 100); do [ -e "$WORK/sig.ready" ] && break; sleep 0.1; done
 check "signal: readiness file created after attach" test -e "$WORK/sig.ready"
+# The metrics server is started in the background just before the
+# readiness file: on a busy machine a SIGTERM right away could end it
+# before it logged a line (bounded wait).
+for _ in $(seq 100); do grep -q '^metrics ' "$WORK/sig.log" 2>/dev/null && break; sleep 0.1; done
 kill -TERM "$BGPID" 2>/dev/null
 wait_real
 rc=$WAIT_RC
@@ -435,6 +507,8 @@ check "signal: SIGTERM ends the entrypoint with status 0 (got $rc)" [ "$rc" -eq 
 check "signal: load, attach, metrics, unload in that order" \
 	[ "$(tr '\n' '|' < "$WORK/sig.log")" = "load --cross-netns on|attach --cgroup $(cg2 v2sd)/kubepods.slice|$(for p in 2379-2380 6443 10250-10259; do printf 'policy add --cgroup %s exclude --port %s|' "$(cg2 v2sd)/kubepods.slice" "$p"; done)metrics --listen 0.0.0.0:9477|unload|" ]
 check "signal: readiness file removed" test ! -e "$WORK/sig.ready"
+check "signal: every sockaccel command saw the manifest's pin root and state directory" \
+	[ "$(sort -u "$WORK/sig.log.env")" = "$M_PINS $M_STATE" ]
 
 # A failed attach: exit non-zero and leave nothing loaded behind.
 FAKE_FAIL_ATTACH=1 run_real fail
