@@ -16,15 +16,6 @@ extern bool opt_dry_run;
 extern const char *err_context;
 extern bool keep_caps;
 
-/* Names of the pinned objects under SA_PIN_ROOT. */
-#define PIN_PROG_SOCKOPS	"sockaccel_sockops"
-#define PIN_PROG_SK_MSG		"sockaccel_sk_msg"
-#define PIN_PROG_SOCKOPT	"sockaccel_sockopt"
-#define PIN_LINK_SK_MSG		"sockaccel_sk_msg_link"
-#define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
-#define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
-#define PIN_LINK_SOCKOPT	"sockopt-"	/* + cgroup id: a guard's cgroup link */
-
 /*
  * Errors: one lowercase line on stderr; with -j, that line is a JSON
  * object, {"error":"..."}. Always returns -1 for chaining.
@@ -46,14 +37,6 @@ void lock_release(int fd);
 int cgroup2_mount(char *buf, size_t len);
 int resolve_cgroup(const char *dir, const char *pid, char *path, size_t len, __u64 *id);
 int cgroup_path_by_id(__u64 id, char *path, size_t len);
-bool is_loaded(void);
-const char *pin_root(void);
-int pin_path(char *buf, size_t len, const char *name);
-int open_pinned(const char *name);
-const char *state_root(void);
-bool is_state_map(const char *name);
-int pin_path_of_map(char *buf, size_t len, const char *name);
-int open_pinned_map(const char *name);
 int ensure_tracefs(void);
 int check_pin_dir(const char *dir);
 int parse_size(const char *s, __u64 *out);
@@ -91,13 +74,6 @@ struct load_opts {
 };
 int do_load(const struct load_opts *o, bool *loaded_now);
 int run_kernel_probe(__u32 *flags, bool report);
-const char *reason_name(unsigned int reason);
-const char *counter_name(unsigned int counter);
-int read_config(struct sa_config *cfg);
-int write_config(const struct sa_config *cfg);
-int read_counters(__u32 slot, struct sa_counters *sum);	/* slot -1: all */
-void kernel_flags_describe(__u32 flags, FILE *f);
-void kernel_flags_json(struct json *w, __u32 flags);
 
 /* Help texts print on stdout, exit 0. */
 void usage_main(FILE *f);

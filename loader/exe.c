@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <bpf/bpf.h>
 #include "common.h"
+#include "maps.h"
 
 /* The kernel's dev_t (MAJOR << 20 | MINOR), as inode->i_sb->s_dev holds it. */
 static void exe_key_of_stat(const struct stat *st, struct sa_exe_key *k)
@@ -36,7 +37,7 @@ static void exe_key_of_stat(const struct stat *st, struct sa_exe_key *k)
  */
 static void exe_key_fixup_dev(struct sa_exe_key *k)
 {
-	int fd = open_pinned_map("sockaccel_exes");
+	int fd = open_pinned_map(MAP_EXES);
 	struct sa_exe_key cur, next, *prev = NULL, found = {};
 	int n = 0;
 
@@ -185,7 +186,7 @@ static void exe_json(struct json *w, const struct sa_exe_key *k, const struct sa
  */
 void exes_print(FILE *f, struct json *w)
 {
-	int efd = open_pinned_map("sockaccel_exes"), pfd = open_pinned_map("sockaccel_exe_policy");
+	int efd = open_pinned_map(MAP_EXES), pfd = open_pinned_map(MAP_EXE_POLICY);
 	struct sa_exe_key k, next, *prev = NULL;
 	struct sa_config cfg;
 	bool have_cfg = read_config(&cfg) == 0;
@@ -265,7 +266,7 @@ void exes_print(FILE *f, struct json *w)
 /* Every socket looks at its records and readers again (struct sa_guard). */
 int exe_guard_bump(void)
 {
-	int fd = open_pinned("sockaccel_guard");
+	int fd = open_pinned(MAP_GUARD);
 	struct sa_guard g;
 	__u32 zero = 0;
 	int err = -1;
@@ -363,7 +364,7 @@ int cmd_exe(int argc, char **argv)
 	if (lock < 0)
 		return 1;
 	if (!strcmp(verb, "set")) {
-		fd = open_pinned_map("sockaccel_exe_policy");
+		fd = open_pinned_map(MAP_EXE_POLICY);
 		if (fd < 0)
 			err = err_errno(errno, NULL, "cannot open the executable policy map");
 		else if (action == SA_EXE_LEARN)
@@ -372,7 +373,7 @@ int cmd_exe(int argc, char **argv)
 			err = err_errno(errno, "at most 1024 executables have a policy",
 					"cannot set the policy of '%s'", argv[2]);
 	} else {
-		fd = open_pinned_map("sockaccel_exes");
+		fd = open_pinned_map(MAP_EXES);
 		if (fd < 0)
 			err = err_errno(errno, NULL, "cannot open the executables map");
 		else

@@ -20,6 +20,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
+#include "maps.h"
 #include "sockops.skel.h"
 #include "sk_msg.skel.h"
 #include "sockops_core.skel.h"
@@ -66,30 +67,6 @@ static __u64 active_backlog_limit(__u64 idle)
 	return rmem / 2 > idle ? rmem / 2 : idle;
 }
 
-int read_config(struct sa_config *cfg)
-{
-	__u32 zero = 0;
-	int fd = open_pinned("sockaccel_config"), err;
-
-	if (fd < 0)
-		return -1;
-	err = bpf_map_lookup_elem(fd, &zero, cfg);
-	close(fd);
-	return err;
-}
-
-int write_config(const struct sa_config *cfg)
-{
-	__u32 zero = 0;
-	int fd = open_pinned("sockaccel_config"), err;
-
-	if (fd < 0)
-		return -1;
-	err = bpf_map_update_elem(fd, &zero, cfg, BPF_ANY);
-	close(fd);
-	return err;
-}
-
 /*
  * Every map is pinned under its own name; libbpf reuses a compatible pin
  * left by an earlier load (bpf_object__reuse_map()) instead of creating it.
@@ -105,7 +82,7 @@ static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 	bpf_object__for_each_map(map, obj) {
 		const char *name = bpf_map__name(map);
 
-		if (strncmp(name, "sockaccel_", 10))
+		if (strncmp(name, PIN_PREFIX, strlen(PIN_PREFIX)))
 			continue;	/* .rodata/.bss stay private to each object */
 		if (is_state_map(name)) {
 			int fd = open_pinned_map(name);
@@ -122,9 +99,9 @@ static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 		}
 		if (pin_path(p, sizeof(p), name) || bpf_map__set_pin_path(map, p))
 			return err_msg("cannot set pin path for %s", name);
-		if (o->max_socks && !strcmp(name, "sockaccel_socks"))
+		if (o->max_socks && !strcmp(name, MAP_SOCKS))
 			bpf_map__set_max_entries(map, o->max_socks);
-		if (o->max_socks && !strcmp(name, "sockaccel_records"))
+		if (o->max_socks && !strcmp(name, MAP_RECORDS))
 			bpf_map__set_max_entries(map, 2 * o->max_socks);
 	}
 	return 0;
@@ -158,7 +135,7 @@ static void remove_pins(void)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "sockaccel_", 10))
+		if (strncmp(de->d_name, PIN_PREFIX, strlen(PIN_PREFIX)))
 			continue;
 		if (pin_path(p, sizeof(p), de->d_name) == 0)
 			unlink(p);
@@ -172,7 +149,7 @@ static __u32 current_sockhash_id(void)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	int fd = open_pinned("sockaccel_socks");
+	int fd = open_pinned(MAP_SOCKS);
 
 	if (fd < 0)
 		return 0;
@@ -520,10 +497,10 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		goto cleanup;
 	}
 	if (attach_sk_msg(bpf_program__fd(bpf_object__find_program_by_name(msg, "sockaccel_sk_msg")),
-			  bpf_map__fd(bpf_object__find_map_by_name(msg, "sockaccel_socks")), &kflags))
+			  bpf_map__fd(bpf_object__find_map_by_name(msg, MAP_SOCKS)), &kflags))
 		goto cleanup;
 	cfg.kernel_flags = kflags;
-	if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(ops, "sockaccel_config")),
+	if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(ops, MAP_CONFIG)),
 				&(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
 		goto cleanup;
@@ -763,27 +740,6 @@ static int slot_for_new_cgroup(int cg_fd)
 	return -1;
 }
 
-static void reset_slot(__u32 slot)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	int stats = open_pinned("sockaccel_stats"), pol = open_pinned("sockaccel_policy");
-	struct sa_policy empty = { .default_action = SA_ACT_INCLUDE };
-	struct sa_counters *zero;
-
-	if (ncpu > 0 && stats >= 0) {
-		zero = calloc(ncpu, sizeof(*zero));
-		if (zero)
-			bpf_map_update_elem(stats, &slot, zero, BPF_ANY);
-		free(zero);
-	}
-	if (pol >= 0)
-		bpf_map_update_elem(pol, &slot, &empty, BPF_ANY);
-	if (stats >= 0)
-		close(stats);
-	if (pol >= 0)
-		close(pol);
-}
-
 /*
  * The sockopt program (bpf/sockopt.bpf.c) on a cgroup, attached before
  * sock_ops so that no socket is inserted without it. Pinned in the state
@@ -868,7 +824,7 @@ int cmd_attach(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	cg_map = open_pinned("sockaccel_cgroups");
+	cg_map = open_pinned(MAP_CGROUPS);
 	prog = open_pinned(PIN_PROG_SOCKOPS);
 	if (cg_map < 0 || prog < 0) {
 		err_errno(errno, "run: sockaccel unload, then attach again", "pinned objects missing");
@@ -925,7 +881,7 @@ static int detach_id(__u64 id)
 {
 	char pin[PATH_MAX], name[64];
 	struct sa_cgroup_info info;
-	int cg_map = open_pinned("sockaccel_cgroups");
+	int cg_map = open_pinned(MAP_CGROUPS);
 
 	snprintf(name, sizeof(name), PIN_CGROUP_PREFIX "%llu", (unsigned long long)id);
 	pin_path(pin, sizeof(pin), name);
@@ -1028,10 +984,10 @@ int cmd_unload(int argc, char **argv)
 	if (o.forget) {
 		char p[PATH_MAX];
 
-		snprintf(p, sizeof(p), "%s/sockaccel_exes", state_root());
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/sockaccel_exe_policy", state_root());
-		unlink(p);
+		if (pin_path_of_map(p, sizeof(p), MAP_EXES) == 0)
+			unlink(p);
+		if (pin_path_of_map(p, sizeof(p), MAP_EXE_POLICY) == 0)
+			unlink(p);
 		rmdir(state_root());
 	}
 	lock_release(lock);

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include "common.h"
+#include "maps.h"
+#include "names.h"
 
 /* A label value: backslash, double quote and newline escaped. */
 static void label(FILE *f, const char *s)
@@ -33,18 +35,6 @@ static void label(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static const char *const counter_help[SA_C_REASON_BASE] = {
-	[SA_C_SOCKS_SEEN] = "Established sockets in an attached cgroup.",
-	[SA_C_SOCKS_ADDED] = "Sockets inserted into the sockhash (on the fast path).",
-	[SA_C_INSERT_FAILED] = "Insertions refused (sockhash or records full).",
-	[SA_C_SOCKS_LEFT] = "Sockets that left the sockhash before closing.",
-	[SA_C_SOCKS_CLOSED] = "Inserted sockets that closed.",
-	[SA_C_MSGS_REDIRECTED] = "Messages handed straight to the peer socket.",
-	[SA_C_BYTES_REDIRECTED] = "Bytes handed straight to the peer socket.",
-	[SA_C_MSGS_PASSED] = "Messages of inserted sockets sent through TCP.",
-	[SA_C_BYTES_PASSED] = "Bytes of inserted sockets sent through TCP.",
-};
-
 struct cg_counters {
 	__u64 id;
 	char path[PATH_MAX];
@@ -53,9 +43,8 @@ struct cg_counters {
 
 static int write_metrics(FILE *f)
 {
-	int cgs = open_pinned("sockaccel_cgroups"), socks = open_pinned("sockaccel_socks");
+	int cgs = open_pinned(MAP_CGROUPS), socks = open_pinned(MAP_SOCKS);
 	static struct cg_counters all[SA_MAX_CGROUPS];
-	struct sa_conn_key sk, scur;
 	__u64 key, cur;
 	unsigned int nsocks = 0, i;
 	int n = 0, j, first = 1;
@@ -65,12 +54,8 @@ static int write_metrics(FILE *f)
 			   "# TYPE sockaccel_up gauge\nsockaccel_up 0\n");
 		return 0;
 	}
-	while (socks >= 0 && bpf_map_get_next_key(socks, first ? NULL : &scur, &sk) == 0) {
-		scur = sk;
-		first = 0;
-		nsocks++;
-	}
-	first = 1;
+	if (socks >= 0)
+		nsocks = count_sockets(socks);
 	while (n < SA_MAX_CGROUPS && bpf_map_get_next_key(cgs, first ? NULL : &cur, &key) == 0) {
 		struct sa_cgroup_info info;
 
@@ -91,7 +76,7 @@ static int write_metrics(FILE *f)
 		const char *name = counter_name(i);
 
 		fprintf(f, "# HELP sockaccel_%s_total %s\n# TYPE sockaccel_%s_total counter\n", name,
-			counter_help[i] ? counter_help[i] : "See sockaccel(8), COUNTERS.", name);
+			counter_help(i), name);
 		for (j = 0; j < n; j++) {
 			fprintf(f, "sockaccel_%s_total{cgroup=", name);
 			label(f, all[j].path);

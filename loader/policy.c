@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "common.h"
+#include "maps.h"
 
 static void usage_policy(void)
 {
@@ -298,8 +299,8 @@ int cmd_policy(int argc, char **argv)
 		err_msg("not loaded (hint: sockaccel attach --cgroup %s)", path);
 		goto out;
 	}
-	cg_map = open_pinned("sockaccel_cgroups");
-	pol_map = open_pinned("sockaccel_policy");
+	cg_map = open_pinned(MAP_CGROUPS);
+	pol_map = open_pinned(MAP_POLICY);
 	if (cg_map < 0 || pol_map < 0) {
 		err_errno(errno, NULL, "pinned maps unreadable");
 		goto out;

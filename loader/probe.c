@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
+#include "names.h"
 #include "probe.skel.h"
 
 struct pair {

@@ -12,153 +12,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
-
-static const char *const counter_names[SA_C_REASON_BASE] = {
-	[SA_C_SOCKS_SEEN] = "socks_seen",
-	[SA_C_SOCKS_ADDED] = "socks_added",
-	[SA_C_INSERT_FAILED] = "insert_failed",
-	[SA_C_SOCKS_LEFT] = "socks_left",
-	[SA_C_SOCKS_CLOSED] = "socks_closed",
-	[SA_C_MSGS_REDIRECTED] = "msgs_redirected",
-	[SA_C_BYTES_REDIRECTED] = "bytes_redirected",
-	[SA_C_MSGS_PASSED] = "msgs_passed",
-	[SA_C_BYTES_PASSED] = "bytes_passed",
-	[SA_C_LOOKUP_MISSES] = "lookup_misses",
-	[SA_C_TO_STACK] = "to_stack",
-	[SA_C_TO_REDIRECT] = "to_redirect",
-	[SA_C_LOCK_WAITS] = "lock_waits",
-	[SA_C_LOCK_WAIT_TIMEOUTS] = "lock_wait_timeouts",
-	[SA_C_SPLICE_READS] = "splice_reads",
-	[SA_C_SPLICE_SWITCHES] = "splice_switches",
-	[SA_C_SPLICE_KILLS] = "splice_kills",
-	[SA_C_SPLICE_UNSURE] = "splice_unsure",
-	[SA_C_URGENT_SENDS] = "urgent_sends",
-	[SA_C_URGENT_UNREAD] = "urgent_unread",
-	[SA_C_ZEROCOPY_MAPS] = "zerocopy_maps",
-	[SA_C_ZEROCOPY_KILLS] = "zerocopy_kills",
-	[SA_C_SOCKOPT_STOPS] = "sockopt_stops",
-	[SA_C_SOCKOPT_REFUSED] = "sockopt_refused",
-	[SA_C_SOCKOPT_UNREAD] = "sockopt_unread",
-	[SA_C_IOCTL_FIXES] = "ioctl_fixes",
-	[SA_C_MSG_BOUND] = "msg_bound",
-	[SA_C_PEER_WAITS] = "peer_waits",
-	[SA_C_PEER_WAIT_NS] = "peer_wait_ns",
-};
-
-static const char *const reason_names[SA_R_MAX] = {
-	[SA_R_NONE] = "none",
-	[SA_R_BLOCKING] = "blocking",
-	[SA_R_LISTENER_BLOCKING] = "listener_blocking",
-	[SA_R_POLICY] = "policy",
-	[SA_R_REPAIR] = "repair",
-	[SA_R_PEER_MISSING] = "peer_missing",
-	[SA_R_PEER_UNVERIFIED] = "peer_unverified",
-	[SA_R_PEER_NOT_ACCEPTED] = "peer_not_accepted",
-	[SA_R_PEER_BLOCKING] = "peer_blocking",
-	[SA_R_PEER_RCVLOWAT] = "peer_rcvlowat",
-	[SA_R_PEER_BACKLOG] = "peer_backlog",
-	[SA_R_PEER_RXOPTS] = "peer_rxopts",
-	[SA_R_STACK_PENDING] = "stack_pending",
-	[SA_R_CROSS_NETNS] = "cross_netns",
-	[SA_R_SELF_BLOCKING] = "self_blocking",
-	[SA_R_PEER_GONE] = "peer_gone",
-	[SA_R_SHUTDOWN] = "shutdown",
-	[SA_R_STAYED_ON_TCP] = "stayed_on_tcp",
-	[SA_R_SMALL_STREAM] = "small_stream",
-	[SA_R_SHORT_CONNS] = "short_conns",
-	[SA_R_SPLICE_READER] = "splice_reader",
-	[SA_R_PROBATION] = "probation",
-	[SA_R_READER_UNKNOWN] = "reader_unknown",
-	[SA_R_URGENT] = "urgent",
-	[SA_R_ZEROCOPY_READER] = "zerocopy_reader",
-	[SA_R_RX_OPTIONS] = "rx_options",
-	[SA_R_ULP] = "ulp",
-	[SA_R_ZEROCOPY_TX] = "zerocopy_tx",
-	[SA_R_TX_TIMESTAMPS] = "tx_timestamps",
-	[SA_R_FIONREAD_READER] = "fionread_reader",
-};
-
-const char *reason_name(unsigned int r)
-{
-	return r < SA_R_MAX && reason_names[r] ? reason_names[r] : "unknown";
-}
-
-const char *counter_name(unsigned int c)
-{
-	return c < SA_C_REASON_BASE ? counter_names[c] : reason_name(c - SA_C_REASON_BASE);
-}
-
-int read_counters(__u32 slot, struct sa_counters *sum)
-{
-	int ncpu = libbpf_num_possible_cpus(), fd, cpu, i;
-	struct sa_counters *v;
-	__u32 s, first = slot, last = slot;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return -1;
-	fd = open_pinned("sockaccel_stats");
-	if (fd < 0)
-		return -1;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v) {
-		close(fd);
-		return -1;
-	}
-	if (slot == (__u32)-1) {
-		first = 0;
-		last = SA_MAX_CGROUPS - 1;
-	}
-	for (s = first; s <= last; s++) {
-		if (bpf_map_lookup_elem(fd, &s, v))
-			continue;
-		for (cpu = 0; cpu < ncpu; cpu++)
-			for (i = 0; i < SA_C_MAX; i++)
-				sum->c[i] += v[cpu].c[i];
-	}
-	free(v);
-	close(fd);
-	return 0;
-}
-
-void kernel_flags_json(struct json *w, __u32 flags)
-{
-	json_start_object(w);
-	json_field_bool(w, "recv_waits_safely", flags & SA_KF_RECV_WAITS_SAFELY);
-	json_field_bool(w, "fionread_counts_redirected", flags & SA_KF_FIONREAD);
-	json_field_bool(w, "fionread_counts_tcp", flags & SA_KF_FIONREAD_STACK);
-	json_field_bool(w, "splice_reads_redirected", flags & SA_KF_SPLICE_READS_PSOCK);
-	json_field_bool(w, "rmem_counts_redirected", flags & SA_KF_RMEM_COUNTS_REDIRECTED);
-	json_field_str(w, "reads", flags & SA_KF_CORE_READS ? "probe_read" : "rdonly_cast");
-	json_field_str(w, "sk_msg_attach", flags & SA_KF_PROG_ATTACH ? "prog_attach" : "link");
-	json_field_bool(w, "ioctl_fixup", flags & SA_KF_IOCTL_FIXUP);
-	json_end(w);
-}
-
-void kernel_flags_describe(__u32 flags, FILE *f)
-{
-	bool waits = flags & SA_KF_RECV_WAITS_SAFELY, fion = flags & SA_KF_FIONREAD;
-	bool fion_stack = flags & SA_KF_FIONREAD_STACK, splice = flags & SA_KF_SPLICE_READS_PSOCK;
-	bool rmem = flags & SA_KF_RMEM_COUNTS_REDIRECTED, core = flags & SA_KF_CORE_READS;
-	bool prog_attach = flags & SA_KF_PROG_ATTACH, fixup = flags & SA_KF_IOCTL_FIXUP;
-
-	fprintf(f, "  kernel       blocking reads: %s\n",
-		waits ? "safe (tcp_bpf_recvmsg waits again after wakeups)"
-		      : "unsafe (tcp_bpf_recvmsg returns EAGAIN on wakeups): blocking sockets stay on TCP");
-	fprintf(f, "               FIONREAD on redirected bytes: %s; on bytes through TCP: %s\n",
-		fion ? "counted" : "not counted", fion_stack ? "counted" : "not counted");
-	fprintf(f, "               FIONREAD and SIOCATMARK answers: %s\n",
-		fixup ? "corrected by the guard to what TCP would say"
-		      : "cannot be corrected (bpf_probe_write_user refused: lockdown?): "
-			"programs that ask stay on TCP");
-	fprintf(f, "               sk_rmem_alloc counts redirected bytes: %s\n", rmem ? "yes" : "no");
-	fprintf(f, "               programs read peers with %s; sk_msg attached with %s\n",
-		core ? "probe reads (no bpf_rdonly_cast: 6.1)" : "bpf_rdonly_cast (direct loads)",
-		prog_attach ? "bpf_prog_attach (no sockmap links before 6.10)" : "a link");
-	fprintf(f, "               splice() from a socket: %s\n",
-		splice ? "reads redirected bytes (no splice guard needed)"
-		       : "does not read redirected bytes: splice readers stay on TCP (guard)");
-}
+#include "maps.h"
+#include "names.h"
 
 static void counters_json(struct json *w, const struct sa_counters *c)
 {
@@ -186,18 +41,6 @@ static void human_bytes(__u64 b, char *buf, size_t len)
 		i++;
 	}
 	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
-static unsigned int count_entries(int fd)
-{
-	struct sa_conn_key k, *prev = NULL;
-	unsigned int n = 0;
-
-	while (bpf_map_get_next_key(fd, prev, &k) == 0 && n < (1u << 25)) {
-		n++;
-		prev = &k;
-	}
-	return n;
 }
 
 static __u32 prog_id(const char *pin)
@@ -368,14 +211,14 @@ int cmd_status(int argc, char **argv)
 		return 1;
 	if (!is_loaded())
 		return status_not_loaded(), 0;
-	socks = open_pinned("sockaccel_socks");
-	cgs = open_pinned("sockaccel_cgroups");
+	socks = open_pinned(MAP_SOCKS);
+	cgs = open_pinned(MAP_CGROUPS);
 	if (socks < 0 || cgs < 0 || read_config(&cfg))
 		return err_errno(errno, "run: sockaccel unload, then load again",
 				 "pinned objects unreadable"), 1;
 	drop_caps();
 	bpf_obj_get_info_by_fd(socks, &minfo, &mlen);
-	nsocks = count_entries(socks);
+	nsocks = count_sockets(socks);
 	read_counters(-1, &all);
 	json_init(&w, stdout);
 	if (opt_json)
@@ -502,11 +345,11 @@ int cmd_stats(int argc, char **argv)
 			return 0;
 		}
 		for (i = 0; i < SA_C_REASON_BASE; i++)
-			printf("%-18s %llu\n", counter_names[i], (unsigned long long)cur.c[i]);
+			printf("%-18s %llu\n", counter_name(i), (unsigned long long)cur.c[i]);
 		printf("pass reasons:\n");
 		for (i = 1; i < SA_R_MAX; i++)
 			if (cur.c[SA_C_REASON_BASE + i])
-				printf("  %-18s %llu\n", reason_names[i],
+				printf("  %-18s %llu\n", reason_name(i),
 				       (unsigned long long)cur.c[SA_C_REASON_BASE + i]);
 		return 0;
 	}

@@ -17,6 +17,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
+#include "maps.h"
+#include "names.h"
 
 static volatile sig_atomic_t stop;
 
@@ -36,22 +38,6 @@ static void fmt_endpoint(const __u32 *ip6, __u16 port, char *buf, size_t len)
 		inet_ntop(AF_INET6, ip6, a, sizeof(a));
 		snprintf(buf, len, "[%s]:%u", a, port);
 	}
-}
-
-static const char *event_name(__u32 t)
-{
-	switch (t) {
-	case SA_EV_ACCELERATED: return "accelerated";
-	case SA_EV_PASSED: return "passed";
-	case SA_EV_CLOSED: return "closed";
-	case SA_EV_LEFT: return "left";
-	case SA_EV_USE_LEARNED: return "use_learned";
-	case SA_EV_READER_SWITCH: return "reader_switch";
-	case SA_EV_READER_KILL: return "reader_kill";
-	case SA_EV_URGENT: return "urgent";
-	case SA_EV_SOCKOPT: return "sockopt";
-	}
-	return "unknown";
 }
 
 /* An event about a reader (use learned, reader switched or killed, ...). */
@@ -268,7 +254,7 @@ int cmd_trace(int argc, char **argv)
 		return 1;
 	if (!is_loaded())
 		return err_msg("not loaded (hint: sudo ./load.sh CGROUP_DIR)"), 1;
-	fd = open_pinned("sockaccel_events");
+	fd = open_pinned(MAP_EVENTS);
 	if (fd < 0)
 		return err_errno(errno, NULL, "cannot open event ring buffer"), 1;
 	rb = ring_buffer__new(fd, on_event, NULL, NULL);

@@ -505,62 +505,6 @@ bool getenv_flag(const char *name)
 	return v && v[0] == '1' && !v[1];
 }
 
-/*
- * SOCKACCEL_PIN_ROOT runs an independent instance (its own programs and
- * maps) beside the default one, e.g. for experiments next to a live setup.
- */
-const char *pin_root(void)
-{
-	const char *r = getenv("SOCKACCEL_PIN_ROOT");
-
-	return r && *r ? r : SA_PIN_ROOT;
-}
-
-int pin_path(char *buf, size_t len, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", pin_root(), name);
-
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/*
- * What sockaccel learned (sockaccel_exes) and the operator chose per
- * executable (sockaccel_exe_policy) live beside the pin root, not in it:
- * unload removes the pin root, and a reload must not forget which
- * programs read sockets with splice().
- */
-const char *state_root(void)
-{
-	static char buf[PATH_MAX];
-
-	snprintf(buf, sizeof(buf), "%s-state", pin_root());
-	return buf;
-}
-
-bool is_state_map(const char *name)
-{
-	return !strcmp(name, "sockaccel_exes") || !strcmp(name, "sockaccel_exe_policy");
-}
-
-int pin_path_of_map(char *buf, size_t len, const char *name)
-{
-	int n;
-
-	if (!is_state_map(name))
-		return pin_path(buf, len, name);
-	n = snprintf(buf, len, "%s/%s", state_root(), name);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-int open_pinned_map(const char *name)
-{
-	char p[PATH_MAX];
-
-	if (pin_path_of_map(p, sizeof(p), name))
-		return -1;
-	return bpf_obj_get(p);
-}
-
 /* libbpf attaches tracepoints by their ids under tracefs. */
 int ensure_tracefs(void)
 {
@@ -578,24 +522,6 @@ int ensure_tracefs(void)
 		return err_msg("kernel has no syscall tracepoints (hint: CONFIG_FTRACE_SYSCALLS)");
 	info_msg("mounted tracefs at /sys/kernel/tracing");
 	return 0;
-}
-
-int open_pinned(const char *name)
-{
-	char p[PATH_MAX];
-
-	if (pin_path(p, sizeof(p), name))
-		return -1;
-	return bpf_obj_get(p);
-}
-
-bool is_loaded(void)
-{
-	char p[PATH_MAX];
-
-	/* Pinned last by a load, with or without a sockmap link. */
-	pin_path(p, sizeof(p), PIN_PROG_SK_MSG);
-	return access(p, F_OK) == 0;
 }
 
 /* "4M", "65536", "1G": bytes. */
