@@ -7,8 +7,9 @@
 #include <linux/types.h>
 #include "sockaccel.h"
 #include "json.h"
+#include "options.h"
 
-/* Global options, set by main.c. */
+/* -v, -j: before the command or after it (options.c parses them). */
 extern bool opt_verbose;
 extern bool opt_json;
 /* Config files (config.c): check every argument, change nothing. */
@@ -42,18 +43,25 @@ int check_pin_dir(const char *dir);
 int parse_size(const char *s, __u64 *out);
 bool getenv_flag(const char *name);
 
-/* Commands. */
-int cmd_load(int argc, char **argv);
-int cmd_attach(int argc, char **argv);
-int cmd_detach(int argc, char **argv);
-int cmd_unload(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_stats(int argc, char **argv);
-int cmd_trace(int argc, char **argv);
-int cmd_policy(int argc, char **argv);
-int cmd_probe(int argc, char **argv);
-int cmd_exe(int argc, char **argv);
-int cmd_metrics(int argc, char **argv);
+/* --cgroup DIR, --pid PID (util.c): attach, detach, policy. */
+struct cgroup_args {
+	const char *cgroup;
+	const char *pid;
+};
+extern const struct opt cgroup_opts[];
+
+/* Commands (main.c lists them). */
+extern const struct command load_command;
+extern const struct command attach_command;
+extern const struct command detach_command;
+extern const struct command unload_command;
+extern const struct command status_command;
+extern const struct command stats_command;
+extern const struct command trace_command;
+extern const struct command policy_command;
+extern const struct command exe_command;
+extern const struct command probe_command;
+extern const struct command metrics_command;
 int load_config(const char *file);
 
 /* Executables (exe.c). */
@@ -70,12 +78,8 @@ struct load_opts {
 	long lock_spin_ns;	/* -1 keep, else the wait bound (0 = never wait) */
 	long probation_conns;	/* -1 keep, else connections per new executable */
 	long probation_ms;	/* -1 keep, else milliseconds per new executable */
-	bool forget;		/* unload: also remove what was learned */
 };
 int do_load(const struct load_opts *o, bool *loaded_now);
 int run_kernel_probe(__u32 *flags, bool report);
-
-/* Help texts print on stdout, exit 0. */
-void usage_main(FILE *f);
 
 #endif

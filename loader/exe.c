@@ -309,21 +309,31 @@ static void usage_exe(void)
 	       "  sockaccel -j exe list\n", state_root());
 }
 
-int cmd_exe(int argc, char **argv)
+static const struct command exe_list = { .name = "exe list", .usage = usage_exe };
+static const struct command exe_set = { .name = "exe set", .usage = usage_exe, .max_args = 2 };
+static const struct command exe_forget = { .name = "exe forget", .usage = usage_exe, .max_args = 1 };
+static const struct command *const exe_verbs[] = { &exe_list, &exe_set, &exe_forget, NULL };
+
+static int cmd_exe(int argc, char **argv)
 {
+	const struct command *verb;
+	struct opts_args words, args;
 	struct sa_exe_key k;
-	const char *verb;
-	int fd, lock, err = 0;
+	int fd, lock, err = 0, rc;
 	__u32 action;
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage_exe();
-		return argc < 2 ? 1 : 0;
-	}
-	verb = argv[1];
-	if (!strcmp(verb, "list")) {
-		if (argc != 2)
-			return err_msg("unexpected argument '%s' (see: sockaccel exe --help)", argv[2]), 1;
+	rc = opts_parse(&exe_command, argc, argv, NULL, &words);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (!words.n)
+		return usage_exe(), 1;
+	verb = command_find(&exe_command, words.v[0]);
+	if (!verb)
+		return err_msg("unknown exe command '%s' (see: sockaccel exe --help)", words.v[0]), 1;
+	rc = opts_parse(verb, words.n, words.v, NULL, &args);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (verb == &exe_list) {
 		if (require_caps())
 			return 1;
 		if (!is_loaded() && access(state_root(), F_OK))
@@ -338,21 +348,19 @@ int cmd_exe(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (strcmp(verb, "set") && strcmp(verb, "forget"))
-		return err_msg("unknown exe command '%s' (see: sockaccel exe --help)", verb), 1;
-	if (argc != (!strcmp(verb, "set") ? 4 : 3))
+	if (args.n != verb->max_args)
 		return err_msg("wrong number of arguments (see: sockaccel exe --help)"), 1;
-	if (!strcmp(verb, "set")) {
-		if (!strcmp(argv[3], "accelerate"))
+	if (verb == &exe_set) {
+		if (!strcmp(args.v[1], "accelerate"))
 			action = SA_EXE_ACCELERATE;
-		else if (!strcmp(argv[3], "tcp"))
+		else if (!strcmp(args.v[1], "tcp"))
 			action = SA_EXE_TCP;
-		else if (!strcmp(argv[3], "learn"))
+		else if (!strcmp(args.v[1], "learn"))
 			action = SA_EXE_LEARN;
 		else
-			return err_msg("invalid action '%s' (accelerate, tcp or learn)", argv[3]), 1;
+			return err_msg("invalid action '%s' (accelerate, tcp or learn)", args.v[1]), 1;
 	}
-	if (exe_key_of_path(argv[2], &k))
+	if (exe_key_of_path(args.v[0], &k))
 		return 1;
 	if (opt_dry_run)
 		return 0;
@@ -363,7 +371,7 @@ int cmd_exe(int argc, char **argv)
 	lock = lock_acquire();
 	if (lock < 0)
 		return 1;
-	if (!strcmp(verb, "set")) {
+	if (verb == &exe_set) {
 		fd = open_pinned_map(MAP_EXE_POLICY);
 		if (fd < 0)
 			err = err_errno(errno, NULL, "cannot open the executable policy map");
@@ -371,7 +379,7 @@ int cmd_exe(int argc, char **argv)
 			bpf_map_delete_elem(fd, &k);
 		else if (bpf_map_update_elem(fd, &k, &action, BPF_ANY))
 			err = err_errno(errno, "at most 1024 executables have a policy",
-					"cannot set the policy of '%s'", argv[2]);
+					"cannot set the policy of '%s'", args.v[0]);
 	} else {
 		fd = open_pinned_map(MAP_EXES);
 		if (fd < 0)
@@ -388,3 +396,12 @@ int cmd_exe(int argc, char **argv)
 	drop_caps();
 	return err ? 1 : 0;
 }
+
+const struct command exe_command = {
+	.name = "exe",
+	.summary = "executables kept on TCP (splice, urgent data, ...), policy",
+	.run = cmd_exe,
+	.usage = usage_exe,
+	.stop_at_arg = true,
+	.subcommands = exe_verbs,
+};

@@ -194,34 +194,34 @@ static int serve(const char *addr)
 	}
 }
 
+static const struct opt metrics_opts[] = {
+	{ .name = "listen", .arg = OPT_ARG, .metavar = "ADDR:PORT",
+	  .help = "serve them at http://ADDR:PORT/metrics until killed" },
+	{}
+};
+
 static void usage_metrics(void)
 {
 	printf("Usage: sockaccel metrics [--listen ADDR:PORT]\n"
 	       "\n"
 	       "Print every counter, per attached cgroup, in the Prometheus text format;\n"
 	       "with --listen, serve them at http://ADDR:PORT/metrics until killed.\n"
-	       "\n"
+	       "\n");
+	opts_help(stdout, metrics_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel metrics\n"
 	       "  sockaccel metrics --listen 127.0.0.1:9477\n");
 }
 
-int cmd_metrics(int argc, char **argv)
+static int cmd_metrics(int argc, char **argv)
 {
 	const char *listen_at = NULL;
-	int i;
+	int rc;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return usage_metrics(), 0;
-		if (!strcmp(argv[i], "--listen") && i + 1 < argc)
-			listen_at = argv[++i];
-		else if (!strcmp(argv[i], "--listen"))
-			return err_msg("option '--listen' needs a value (see: sockaccel metrics --help)"), 1;
-		else
-			return err_msg("unexpected argument '%s' (see: sockaccel metrics --help)",
-				       argv[i]), 1;
-	}
+	rc = opts_parse(&metrics_command, argc, argv, &listen_at, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (listen_at)
@@ -229,3 +229,11 @@ int cmd_metrics(int argc, char **argv)
 	write_metrics(stdout);
 	return 0;
 }
+
+const struct command metrics_command = {
+	.name = "metrics",
+	.summary = "counters in the Prometheus text format, or served (--listen)",
+	.run = cmd_metrics,
+	.usage = usage_metrics,
+	.opts = { { metrics_opts, 0 } },
+};

@@ -2,7 +2,6 @@
 /* status and stats: read-only views of the pinned maps. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -192,21 +191,20 @@ static void status_not_loaded(void)
 	json_end(&w);
 }
 
-int cmd_status(int argc, char **argv)
+static int cmd_status(int argc, char **argv)
 {
 	struct sa_config cfg = {};
 	struct sa_counters all;
 	struct bpf_map_info minfo = {};
 	__u32 mlen = sizeof(minfo);
-	int socks, cgs, n = 0;
+	int socks, cgs, n = 0, rc;
 	__u64 key, *prev = NULL;
 	unsigned int nsocks;
 	struct json w;
 
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-		return usage_status(), 0;
-	if (argc > 1)
-		return err_msg("unexpected argument '%s' (see: sockaccel status --help)", argv[1]), 1;
+	rc = opts_parse(&status_command, argc, argv, NULL, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (!is_loaded())
@@ -253,6 +251,13 @@ int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+const struct command status_command = {
+	.name = "status",
+	.summary = "what is loaded, attached, found by the kernel probe",
+	.run = cmd_status,
+	.usage = usage_status,
+};
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -260,15 +265,38 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* -w [SECONDS]: the interval (double); without -w, 0. */
+static int parse_interval(const char *s, void *field)
+{
+	double *interval = field;
+	char *end;
+
+	*interval = 1;
+	if (!s)
+		return 0;
+	*interval = strtod(s, &end);
+	if (*end || !(*interval > 0 && *interval <= 3600))
+		return err_msg("invalid interval '%s' (seconds, 0 < s <= 3600)", s);
+	return 0;
+}
+
+static const struct opt stats_opts[] = {
+	{ .short_name = 'w', .arg = OPT_OPTIONAL_ARG, .metavar = "SECONDS", .parse = parse_interval,
+	  .help = "rates per second every SECONDS (default 1) until\n"
+		  "Ctrl-C" },
+	{}
+};
+
 static void usage_stats(void)
 {
 	printf("Usage: sockaccel [-j] stats [-w [SECONDS]]\n"
 	       "\n"
 	       "Counter totals over every attached cgroup: sockets added, insert\n"
 	       "failures, messages and bytes redirected or passed to TCP, lookup misses,\n"
-	       "and why each pass happened. -w prints rates per second every SECONDS\n"
-	       "(default 1) until Ctrl-C. -j prints JSON.\n"
-	       "\n"
+	       "and why each pass happened. -j prints JSON.\n"
+	       "\n");
+	opts_help(stdout, stats_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel stats\n"
 	       "  sockaccel stats -w\n"
@@ -295,43 +323,16 @@ static void rates_json(const struct sa_counters *prev, const struct sa_counters 
 	json_end(&w);
 }
 
-int cmd_stats(int argc, char **argv)
+static int cmd_stats(int argc, char **argv)
 {
 	struct sa_counters prev, cur;
 	double interval = 0;
 	struct json w;
-	int i, c;
+	int i, rc;
 
-	if (argc > 1 && !strcmp(argv[1], "--help"))
-		return usage_stats(), 0;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt(argc, argv, "+w::jh")) != -1) {
-		switch (c) {
-		case 'w':
-			interval = 1;
-			if (!optarg && optind < argc && argv[optind][0] != '-')
-				optarg = argv[optind++];
-			if (optarg) {
-				char *end;
-
-				interval = strtod(optarg, &end);
-				if (*end || interval <= 0 || interval > 3600)
-					return err_msg("invalid interval '%s' (seconds, 0 < s <= 3600)", optarg), 1;
-			}
-			break;
-		case 'j':
-			opt_json = true;
-			break;
-		case 'h':
-			usage_stats();
-			return 0;
-		default:
-			return err_msg("unknown option (see: sockaccel stats --help)"), 1;
-		}
-	}
-	if (optind < argc)
-		return err_msg("unexpected argument '%s' (see: sockaccel stats --help)", argv[optind]), 1;
+	rc = opts_parse(&stats_command, argc, argv, &interval, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (!is_loaded())
@@ -378,3 +379,11 @@ int cmd_stats(int argc, char **argv)
 	}
 	return 0;
 }
+
+const struct command stats_command = {
+	.name = "stats",
+	.summary = "counter totals, or live rates with -w",
+	.run = cmd_stats,
+	.usage = usage_stats,
+	.opts = { { stats_opts, 0 } },
+};

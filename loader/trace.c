@@ -157,6 +157,24 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* --duration SECONDS: a double, 0 without it. */
+static int parse_duration(const char *s, void *field)
+{
+	double *duration = field;
+	char *end;
+
+	*duration = strtod(s, &end);
+	if (*end || !(*duration > 0))
+		return err_msg("invalid --duration '%s'", s);
+	return 0;
+}
+
+static const struct opt trace_opts[] = {
+	{ .name = "duration", .arg = OPT_ARG, .metavar = "SECONDS", .parse = parse_duration,
+	  .help = "stop after SECONDS (default: at Ctrl-C)" },
+	{}
+};
+
 static void usage_trace(void)
 {
 	printf("Usage: sockaccel [-j] trace [--duration SECONDS]\n"
@@ -165,7 +183,9 @@ static void usage_trace(void)
 	       "passed (with the reason), left, closed (with bytes sent each way).\n"
 	       "Tracing is switched on while this runs and off when it ends (Ctrl-C or\n"
 	       "--duration); no per-message cost either way.\n"
-	       "\n"
+	       "\n");
+	opts_help(stdout, trace_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel trace\n"
 	       "  sockaccel -j trace --duration 10\n");
@@ -230,26 +250,16 @@ static void trace_session_leave(int fd)
 	close(fd);
 }
 
-int cmd_trace(int argc, char **argv)
+static int cmd_trace(int argc, char **argv)
 {
 	struct ring_buffer *rb = NULL;
 	double duration = 0;
 	struct timespec start, now;
-	int fd, i, ret = 1, session = -1;
+	int fd, ret = 1, session = -1, rc;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return usage_trace(), 0;
-		if (!strcmp(argv[i], "--duration") && i + 1 < argc) {
-			char *end;
-
-			duration = strtod(argv[++i], &end);
-			if (*end || duration <= 0)
-				return err_msg("invalid --duration '%s'", argv[i]), 1;
-			continue;
-		}
-		return err_msg("unexpected argument '%s' (see: sockaccel trace --help)", argv[i]), 1;
-	}
+	rc = opts_parse(&trace_command, argc, argv, &duration, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (!is_loaded())
@@ -290,3 +300,11 @@ out:
 	close(fd);
 	return ret;
 }
+
+const struct command trace_command = {
+	.name = "trace",
+	.summary = "print connection events until Ctrl-C",
+	.run = cmd_trace,
+	.usage = usage_trace,
+	.opts = { { trace_opts, 0 } },
+};

@@ -21,6 +21,8 @@
 #include <sys/capability.h>
 #include "common.h"
 
+bool opt_verbose;
+bool opt_json;
 /* "FILE:LINE: " while a config file is read (config.c), else "". */
 const char *err_context = "";
 bool opt_dry_run;
@@ -437,6 +439,16 @@ static int pid_cgroup_dir(const char *pid_s, char *out, size_t len)
 		return err_msg("cgroup path of pid %ld too long", pid);
 	return 0;
 }
+
+/* Where attach, detach and policy take their cgroup from (struct cgroup_args). */
+const struct opt cgroup_opts[] = {
+	{ .name = "cgroup", .short_name = 'c', .arg = OPT_ARG, .metavar = "DIR",
+	  .offset = offsetof(struct cgroup_args, cgroup), .help = "a cgroup v2 directory" },
+	{ .name = "pid", .short_name = 'p', .arg = OPT_ARG, .metavar = "PID",
+	  .offset = offsetof(struct cgroup_args, pid),
+	  .help = "the cgroup v2 of process PID (from /proc/PID/cgroup)" },
+	{}
+};
 
 /* A cgroup v2 directory from --cgroup DIR or --pid PID, and its id. */
 int resolve_cgroup(const char *dir, const char *pid, char *path, size_t len, __u64 *id)
