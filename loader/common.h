@@ -7,27 +7,15 @@
 #include <linux/types.h>
 #include "sockaccel.h"
 #include "json.h"
+#include "options.h"
 
-/* Global options, set by main.c. */
+/* -v, -j: before the command or after it (options.c parses them). */
 extern bool opt_verbose;
 extern bool opt_json;
 /* Config files (config.c): check every argument, change nothing. */
 extern bool opt_dry_run;
 extern const char *err_context;
 extern bool keep_caps;
-
-/* Names of the pinned objects under SA_PIN_ROOT. */
-#define PIN_PROG_SOCKOPS	"sockaccel_sockops"
-#define PIN_PROG_SK_MSG		"sockaccel_sk_msg"
-#define PIN_PROG_SOCKOPT	"sockaccel_sockopt"
-#define PIN_PROG_GETSOCKOPT	"sockaccel_getsockopt"
-#define PIN_LINK_SK_MSG		"sockaccel_sk_msg_link"
-#define PIN_PROG_JOIN		"sockaccel_join"
-#define PIN_LINK_JOIN		"sockaccel_join_link"	/* tcx link on lo (6.6+) */
-#define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
-#define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
-#define PIN_LINK_SOCKOPT	"sockopt-"	/* + cgroup id: a guard's cgroup link */
-#define PIN_LINK_GETSOCKOPT	"getsockopt-"	/* + cgroup id: the same for getsockopt */
 
 /*
  * Errors: one lowercase line on stderr; with -j, that line is a JSON
@@ -50,32 +38,31 @@ void lock_release(int fd);
 int cgroup2_mount(char *buf, size_t len);
 int resolve_cgroup(const char *dir, const char *pid, char *path, size_t len, __u64 *id);
 int cgroup_path_by_id(__u64 id, char *path, size_t len);
-bool is_loaded(void);
-const char *pin_root(void);
-int pin_path(char *buf, size_t len, const char *name);
-int open_pinned(const char *name);
-const char *state_root(void);
-bool is_state_map(const char *name);
-int pin_path_of_map(char *buf, size_t len, const char *name);
-int open_pinned_map(const char *name);
 int ensure_tracefs(void);
 int check_pin_dir(const char *dir);
 void remove_pin_dir(const char *dir);
 int parse_size(const char *s, __u64 *out);
 bool getenv_flag(const char *name);
 
-/* Commands. */
-int cmd_load(int argc, char **argv);
-int cmd_attach(int argc, char **argv);
-int cmd_detach(int argc, char **argv);
-int cmd_unload(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_stats(int argc, char **argv);
-int cmd_trace(int argc, char **argv);
-int cmd_policy(int argc, char **argv);
-int cmd_probe(int argc, char **argv);
-int cmd_exe(int argc, char **argv);
-int cmd_metrics(int argc, char **argv);
+/* --cgroup DIR, --pid PID (util.c): attach, detach, policy. */
+struct cgroup_args {
+	const char *cgroup;
+	const char *pid;
+};
+extern const struct opt cgroup_opts[];
+
+/* Commands (main.c lists them). */
+extern const struct command load_command;
+extern const struct command attach_command;
+extern const struct command detach_command;
+extern const struct command unload_command;
+extern const struct command status_command;
+extern const struct command stats_command;
+extern const struct command trace_command;
+extern const struct command policy_command;
+extern const struct command exe_command;
+extern const struct command probe_command;
+extern const struct command metrics_command;
 int load_config(const char *file);
 
 /* The join hook on loopback (join.c). */
@@ -97,25 +84,8 @@ struct load_opts {
 	long lock_spin_ns;	/* -1 keep, else the wait bound (0 = never wait) */
 	long probation_conns;	/* -1 keep, else connections per new executable */
 	long probation_ms;	/* -1 keep, else milliseconds per new executable */
-	bool forget;		/* unload: also remove what was learned */
 };
 int do_load(const struct load_opts *o, bool *loaded_now);
 int run_kernel_probe(__u32 *flags, bool report);
-const char *reason_name(unsigned int reason);
-/* Counters kept per reason: name ("pass_reasons", ...) and first counter. */
-struct reason_group {
-	const char *name;
-	unsigned int base;
-};
-extern const struct reason_group reason_groups[];
-const char *counter_name(unsigned int counter);
-int read_config(struct sa_config *cfg);
-int write_config(const struct sa_config *cfg);
-int read_counters(__u32 slot, struct sa_counters *sum);	/* slot -1: all */
-void kernel_flags_describe(__u32 flags, FILE *f);
-void kernel_flags_json(struct json *w, __u32 flags);
-
-/* Help texts print on stdout, exit 0. */
-void usage_main(FILE *f);
 
 #endif

@@ -22,17 +22,13 @@ struct line {
 	char *argv[MAX_ARGS + 1];
 };
 
-static int (*command_of(const char *verb))(int, char **)
+/* The commands a config may hold, found among sockaccel's (main.c). */
+static const struct command *command_of(const char *verb)
 {
-	if (!strcmp(verb, "load"))
-		return cmd_load;
-	if (!strcmp(verb, "attach"))
-		return cmd_attach;
-	if (!strcmp(verb, "policy"))
-		return cmd_policy;
-	if (!strcmp(verb, "exe"))
-		return cmd_exe;
-	return NULL;
+	if (strcmp(verb, "load") && strcmp(verb, "attach") && strcmp(verb, "policy") &&
+	    strcmp(verb, "exe"))
+		return NULL;
+	return command_by_name(verb);
 }
 
 /* The --cgroup value of a command line, NULL if none. */
@@ -119,7 +115,7 @@ static int run(const char *file, struct line *l, bool dry)
 	snprintf(ctx, sizeof(ctx), "%s:%d: ", file, l->no);
 	err_context = ctx;
 	opt_dry_run = dry;
-	rc = command_of(l->argv[0])(l->argc, l->argv);
+	rc = command_of(l->argv[0])->run(l->argc, l->argv);
 	opt_dry_run = false;
 	err_context = "";
 	return rc;
@@ -128,12 +124,17 @@ static int run(const char *file, struct line *l, bool dry)
 int load_config(const char *file)
 {
 	static struct line lines[MAX_LINES];
+	static bool running;
 	char *text = NULL, *clear[4] = { "policy", "clear", "--cgroup", NULL };
 	const char *seen[MAX_LINES];
 	int n, i, j, nseen = 0, ret = -1, pass;
 	size_t len = 0;
-	FILE *f = fopen(file, "re");
+	FILE *f;
 
+	/* parse() refuses "load --config"; this, one that abbreviates it. */
+	if (running)
+		return err_msg("a config cannot load another");
+	f = fopen(file, "re");
 	if (!f)
 		return err_errno(errno, NULL, "cannot open %s", file);
 	if (getdelim(&text, &len, 0, f) < 0 && ferror(f)) {
@@ -143,6 +144,7 @@ int load_config(const char *file)
 	fclose(f);
 	if (!text)
 		text = strdup("");
+	running = true;
 	if (parse(file, text, lines, &n) || check_policies(file, lines, n))
 		goto out;
 	/* Nothing is applied unless every line is right. */
@@ -183,6 +185,7 @@ int load_config(const char *file)
 	}
 	ret = 0;
 out:
+	running = false;
 	keep_caps = false;
 	drop_caps();
 	free(text);

@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <bpf/bpf.h>
 #include "common.h"
+#include "maps.h"
 
 /* The kernel's dev_t (MAJOR << 20 | MINOR), as inode->i_sb->s_dev holds it. */
 static void exe_key_of_stat(const struct stat *st, struct sa_exe_key *k)
@@ -36,7 +37,7 @@ static void exe_key_of_stat(const struct stat *st, struct sa_exe_key *k)
  */
 static void exe_key_fixup_dev(struct sa_exe_key *k)
 {
-	int fd = open_pinned_map("sockaccel_exes");
+	int fd = open_pinned_map(MAP_EXES);
 	struct sa_exe_key cur, next, *prev = NULL, found = {};
 	int n = 0;
 
@@ -185,7 +186,7 @@ static void exe_json(struct json *w, const struct sa_exe_key *k, const struct sa
  */
 void exes_print(FILE *f, struct json *w)
 {
-	int efd = open_pinned_map("sockaccel_exes"), pfd = open_pinned_map("sockaccel_exe_policy");
+	int efd = open_pinned_map(MAP_EXES), pfd = open_pinned_map(MAP_EXE_POLICY);
 	struct sa_exe_key k, next, *prev = NULL;
 	struct sa_config cfg;
 	bool have_cfg = read_config(&cfg) == 0;
@@ -265,7 +266,7 @@ void exes_print(FILE *f, struct json *w)
 /* Every socket looks at its records and readers again (struct sa_guard). */
 int exe_guard_bump(void)
 {
-	int fd = open_pinned("sockaccel_guard");
+	int fd = open_pinned(MAP_GUARD);
 	struct sa_guard g;
 	__u32 zero = 0;
 	int err = -1;
@@ -308,21 +309,31 @@ static void usage_exe(void)
 	       "  sockaccel -j exe list\n", state_root());
 }
 
-int cmd_exe(int argc, char **argv)
+static const struct command exe_list = { .name = "exe list", .usage = usage_exe };
+static const struct command exe_set = { .name = "exe set", .usage = usage_exe, .max_args = 2 };
+static const struct command exe_forget = { .name = "exe forget", .usage = usage_exe, .max_args = 1 };
+static const struct command *const exe_verbs[] = { &exe_list, &exe_set, &exe_forget, NULL };
+
+static int cmd_exe(int argc, char **argv)
 {
+	const struct command *verb;
+	struct opts_args words, args;
 	struct sa_exe_key k;
-	const char *verb;
-	int fd, lock, err = 0;
+	int fd, lock, err = 0, rc;
 	__u32 action;
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage_exe();
-		return argc < 2 ? 1 : 0;
-	}
-	verb = argv[1];
-	if (!strcmp(verb, "list")) {
-		if (argc != 2)
-			return err_msg("unexpected argument '%s' (see: sockaccel exe --help)", argv[2]), 1;
+	rc = opts_parse(&exe_command, argc, argv, NULL, &words);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (!words.n)
+		return usage_exe(), 1;
+	verb = command_find(&exe_command, words.v[0]);
+	if (!verb)
+		return err_msg("unknown exe command '%s' (see: sockaccel exe --help)", words.v[0]), 1;
+	rc = opts_parse(verb, words.n, words.v, NULL, &args);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (verb == &exe_list) {
 		if (require_caps())
 			return 1;
 		if (!is_loaded() && access(state_root(), F_OK))
@@ -337,21 +348,19 @@ int cmd_exe(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (strcmp(verb, "set") && strcmp(verb, "forget"))
-		return err_msg("unknown exe command '%s' (see: sockaccel exe --help)", verb), 1;
-	if (argc != (!strcmp(verb, "set") ? 4 : 3))
+	if (args.n != verb->max_args)
 		return err_msg("wrong number of arguments (see: sockaccel exe --help)"), 1;
-	if (!strcmp(verb, "set")) {
-		if (!strcmp(argv[3], "accelerate"))
+	if (verb == &exe_set) {
+		if (!strcmp(args.v[1], "accelerate"))
 			action = SA_EXE_ACCELERATE;
-		else if (!strcmp(argv[3], "tcp"))
+		else if (!strcmp(args.v[1], "tcp"))
 			action = SA_EXE_TCP;
-		else if (!strcmp(argv[3], "learn"))
+		else if (!strcmp(args.v[1], "learn"))
 			action = SA_EXE_LEARN;
 		else
-			return err_msg("invalid action '%s' (accelerate, tcp or learn)", argv[3]), 1;
+			return err_msg("invalid action '%s' (accelerate, tcp or learn)", args.v[1]), 1;
 	}
-	if (exe_key_of_path(argv[2], &k))
+	if (exe_key_of_path(args.v[0], &k))
 		return 1;
 	if (opt_dry_run)
 		return 0;
@@ -362,17 +371,17 @@ int cmd_exe(int argc, char **argv)
 	lock = lock_acquire();
 	if (lock < 0)
 		return 1;
-	if (!strcmp(verb, "set")) {
-		fd = open_pinned_map("sockaccel_exe_policy");
+	if (verb == &exe_set) {
+		fd = open_pinned_map(MAP_EXE_POLICY);
 		if (fd < 0)
 			err = err_errno(errno, NULL, "cannot open the executable policy map");
 		else if (action == SA_EXE_LEARN)
 			bpf_map_delete_elem(fd, &k);
 		else if (bpf_map_update_elem(fd, &k, &action, BPF_ANY))
 			err = err_errno(errno, "at most 1024 executables have a policy",
-					"cannot set the policy of '%s'", argv[2]);
+					"cannot set the policy of '%s'", args.v[0]);
 	} else {
-		fd = open_pinned_map("sockaccel_exes");
+		fd = open_pinned_map(MAP_EXES);
 		if (fd < 0)
 			err = err_errno(errno, NULL, "cannot open the executables map");
 		else
@@ -387,3 +396,12 @@ int cmd_exe(int argc, char **argv)
 	drop_caps();
 	return err ? 1 : 0;
 }
+
+const struct command exe_command = {
+	.name = "exe",
+	.summary = "executables kept on TCP (splice, urgent data, ...), policy",
+	.run = cmd_exe,
+	.usage = usage_exe,
+	.stop_at_arg = true,
+	.subcommands = exe_verbs,
+};

@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
+#include "maps.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE		71
@@ -94,7 +95,7 @@ int join_hook_attach(int prog_fd, const char **how)
 		*how = "tc";
 	}
 	v = ifindex;
-	map = open_pinned("sockaccel_join_netns");
+	map = open_pinned(MAP_JOIN_NETNS);
 	if (map < 0 || bpf_map_update_elem(map, &cookie, &v, BPF_ANY)) {
 		err = errno;
 		if (map >= 0)

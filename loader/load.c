@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
+#include "maps.h"
 #include "sockops.skel.h"
 #include "sk_msg.skel.h"
 #include "sockops_core.skel.h"
@@ -68,30 +68,6 @@ static __u64 active_backlog_limit(__u64 idle)
 	return rmem / 2 > idle ? rmem / 2 : idle;
 }
 
-int read_config(struct sa_config *cfg)
-{
-	__u32 zero = 0;
-	int fd = open_pinned("sockaccel_config"), err;
-
-	if (fd < 0)
-		return -1;
-	err = bpf_map_lookup_elem(fd, &zero, cfg);
-	close(fd);
-	return err;
-}
-
-int write_config(const struct sa_config *cfg)
-{
-	__u32 zero = 0;
-	int fd = open_pinned("sockaccel_config"), err;
-
-	if (fd < 0)
-		return -1;
-	err = bpf_map_update_elem(fd, &zero, cfg, BPF_ANY);
-	close(fd);
-	return err;
-}
-
 /*
  * Every map is pinned under its own name; libbpf reuses a compatible pin
  * left by an earlier load (bpf_object__reuse_map()) instead of creating it.
@@ -107,7 +83,7 @@ static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 	bpf_object__for_each_map(map, obj) {
 		const char *name = bpf_map__name(map);
 
-		if (strncmp(name, "sockaccel_", 10))
+		if (strncmp(name, PIN_PREFIX, strlen(PIN_PREFIX)))
 			continue;	/* .rodata/.bss stay private to each object */
 		if (is_state_map(name)) {
 			int fd = open_pinned_map(name);
@@ -124,9 +100,9 @@ static int pin_maps_at_load(struct bpf_object *obj, const struct load_opts *o)
 		}
 		if (pin_path(p, sizeof(p), name) || bpf_map__set_pin_path(map, p))
 			return err_msg("cannot set pin path for %s", name);
-		if (o->max_socks && !strcmp(name, "sockaccel_socks"))
+		if (o->max_socks && !strcmp(name, MAP_SOCKS))
 			bpf_map__set_max_entries(map, o->max_socks);
-		if (o->max_socks && !strcmp(name, "sockaccel_records"))
+		if (o->max_socks && !strcmp(name, MAP_RECORDS))
 			bpf_map__set_max_entries(map, 2 * o->max_socks);
 	}
 	return 0;
@@ -160,7 +136,7 @@ static void remove_pins(void)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "sockaccel_", 10))
+		if (strncmp(de->d_name, PIN_PREFIX, strlen(PIN_PREFIX)))
 			continue;
 		if (pin_path(p, sizeof(p), de->d_name) == 0)
 			unlink(p);
@@ -175,7 +151,7 @@ static __u32 current_sockhash_id(void)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	int fd = open_pinned("sockaccel_socks");
+	int fd = open_pinned(MAP_SOCKS);
 
 	if (fd < 0)
 		return 0;
@@ -537,10 +513,10 @@ int do_load(const struct load_opts *o, bool *loaded_now)
 		goto cleanup;
 	}
 	if (attach_sk_msg(bpf_program__fd(bpf_object__find_program_by_name(msg, "sockaccel_sk_msg")),
-			  bpf_map__fd(bpf_object__find_map_by_name(msg, "sockaccel_socks")), &kflags))
+			  bpf_map__fd(bpf_object__find_map_by_name(msg, MAP_SOCKS)), &kflags))
 		goto cleanup;
 	cfg.kernel_flags = kflags;
-	if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(ops, "sockaccel_config")),
+	if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(ops, MAP_CONFIG)),
 				&(__u32){0}, &cfg, BPF_ANY)) {
 		err_errno(errno, NULL, "cannot write config");
 		goto cleanup;
@@ -578,121 +554,153 @@ cleanup:
 	return err;
 }
 
-/* Which of the shared options a command takes; any other is refused. */
-#define OPT_TARGET	(1u << 0)	/* --cgroup, --pid */
-#define OPT_TUNING	(1u << 1)	/* the load options */
-#define OPT_FORGET	(1u << 2)	/* --forget */
-
-static int parse_load_opts(int argc, char **argv, struct load_opts *o, unsigned int allow,
-			   const char **cgroup, const char **pid, void (*usage)(void))
+/*
+ * The load options (load, attach), struct load_opts: each value is
+ * checked as it is read; an option not given keeps what is live.
+ */
+static void load_opts_init(struct load_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "cgroup", required_argument, NULL, 'c' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "max-sockets", required_argument, NULL, 'm' },
-		{ "backlog-limit", required_argument, NULL, 'b' },
-		{ "cross-netns", required_argument, NULL, 'x' },
-		{ "short-conns", required_argument, NULL, 's' },
-		{ "lock-spin-us", required_argument, NULL, 'w' },
-		{ "probation", required_argument, NULL, 'P' },
-		{ "probation-time", required_argument, NULL, 'T' },
-		{ "forget", no_argument, NULL, 'F' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	__u64 v;
-	int c;
-
 	memset(o, 0, sizeof(*o));
 	o->cross_netns = -1;
 	o->short_conns = -1;
 	o->lock_spin_ns = -1;
 	o->probation_conns = -1;
 	o->probation_ms = -1;
-	optind = 1;
-	opterr = 0;	/* our own one-line errors */
-	while ((c = getopt_long(argc, argv, ":c:p:h", longopts, NULL)) != -1) {
-		unsigned int need = c == 'c' || c == 'p' ? OPT_TARGET : c == 'F' ? OPT_FORGET :
-				    strchr("mbxswPT", c) ? OPT_TUNING : 0;
-
-		if (need && !(allow & need)) {
-			const struct option *lo = longopts;
-
-			while (lo->name && lo->val != c)
-				lo++;
-			return err_msg("option '--%s' does not apply to %s (see: sockaccel %s --help)",
-				       lo->name, argv[0], argv[0]);
-		}
-		switch (c) {
-		case 'c':
-			*cgroup = optarg;
-			break;
-		case 'p':
-			*pid = optarg;
-			break;
-		case 'm':
-			if (parse_size(optarg, &v) || v < 2 || v > (1u << 24))
-				return err_msg("invalid --max-sockets '%s' (2..16777216)", optarg);
-			o->max_socks = v;
-			break;
-		case 'b':
-			if (parse_size(optarg, &v) || v < 4096)
-				return err_msg("invalid --backlog-limit '%s' (bytes, at least 4096; K/M/G suffixes)", optarg);
-			o->backlog_limit = v;
-			break;
-		case 'x':
-			if (strcmp(optarg, "on") == 0)
-				o->cross_netns = 1;
-			else if (strcmp(optarg, "off") == 0)
-				o->cross_netns = 0;
-			else
-				return err_msg("invalid --cross-netns '%s' (on or off)", optarg);
-			break;
-		case 's':
-			if (strcmp(optarg, "tcp") == 0)
-				o->short_conns = 1;
-			else if (strcmp(optarg, "accelerate") == 0)
-				o->short_conns = 0;
-			else
-				return err_msg("invalid --short-conns '%s' (tcp or accelerate)", optarg);
-			break;
-		case 'w':
-			if (parse_size(optarg, &v) || v > SA_LOCK_SPIN_NS_MAX / 1000)
-				return err_msg("invalid --lock-spin-us '%s' (0..%d)", optarg,
-					       SA_LOCK_SPIN_NS_MAX / 1000);
-			o->lock_spin_ns = v * 1000;
-			break;
-		case 'P':
-			if (parse_size(optarg, &v) || v > 1000000)
-				return err_msg("invalid --probation '%s' (connections, 0..1000000)", optarg);
-			o->probation_conns = v;
-			break;
-		case 'T':
-			if (parse_size(optarg, &v) || v > 3600000)
-				return err_msg("invalid --probation-time '%s' (milliseconds, 0..3600000)", optarg);
-			o->probation_ms = v;
-			break;
-		case 'F':
-			o->forget = true;
-			break;
-		case 'h':
-			usage();
-			exit(0);
-		case ':':
-			return err_msg("option '%s' needs a value (see: sockaccel %s --help)",
-				       argv[optind - 1], argv[0]);
-		default:
-			goto bad;
-		}
-	}
-	if (optind != argc)
-		return err_msg("unexpected argument '%s' (see: sockaccel %s --help)",
-			       argv[optind], argv[0]);
-	return 0;
-bad:
-	return err_msg("unknown option '%s' for %s (see: sockaccel %s --help)",
-		       argv[optind - 1], argv[0], argv[0]);
 }
+
+static bool load_opts_given(const struct load_opts *o)
+{
+	return o->max_socks || o->backlog_limit || o->cross_netns >= 0 || o->short_conns >= 0 ||
+	       o->lock_spin_ns >= 0 || o->probation_conns >= 0 || o->probation_ms >= 0;
+}
+
+static int parse_max_sockets(const char *s, void *field)
+{
+	__u64 v;
+
+	if (parse_size(s, &v) || v < 2 || v > (1u << 24))
+		return err_msg("invalid --max-sockets '%s' (2..16777216)", s);
+	*(__u32 *)field = v;
+	return 0;
+}
+
+static int parse_backlog_limit(const char *s, void *field)
+{
+	__u64 v;
+
+	if (parse_size(s, &v) || v < 4096)
+		return err_msg("invalid --backlog-limit '%s' (bytes, at least 4096; K/M/G suffixes)", s);
+	*(__u64 *)field = v;
+	return 0;
+}
+
+static int parse_cross_netns(const char *s, void *field)
+{
+	if (strcmp(s, "on") && strcmp(s, "off"))
+		return err_msg("invalid --cross-netns '%s' (on or off)", s);
+	*(int *)field = !strcmp(s, "on");
+	return 0;
+}
+
+static int parse_short_conns(const char *s, void *field)
+{
+	if (strcmp(s, "tcp") && strcmp(s, "accelerate"))
+		return err_msg("invalid --short-conns '%s' (tcp or accelerate)", s);
+	*(int *)field = !strcmp(s, "tcp");
+	return 0;
+}
+
+static int parse_lock_spin_us(const char *s, void *field)
+{
+	__u64 v;
+
+	if (parse_size(s, &v) || v > SA_LOCK_SPIN_NS_MAX / 1000)
+		return err_msg("invalid --lock-spin-us '%s' (0..%d)", s, SA_LOCK_SPIN_NS_MAX / 1000);
+	*(long *)field = v * 1000;
+	return 0;
+}
+
+static int parse_probation(const char *s, void *field)
+{
+	__u64 v;
+
+	if (parse_size(s, &v) || v > 1000000)
+		return err_msg("invalid --probation '%s' (connections, 0..1000000)", s);
+	*(long *)field = v;
+	return 0;
+}
+
+static int parse_probation_time(const char *s, void *field)
+{
+	__u64 v;
+
+	if (parse_size(s, &v) || v > 3600000)
+		return err_msg("invalid --probation-time '%s' (milliseconds, 0..3600000)", s);
+	*(long *)field = v;
+	return 0;
+}
+
+#define STR_(x)	#x
+#define STR(x)	STR_(x)
+_Static_assert(SA_LOCK_SPIN_NS_MAX == 1000 * 1000 && SA_LOCK_SPIN_NS_DEFAULT == 30 * 1000,
+	       "the help of --lock-spin-us names both");
+
+static const struct opt tuning_opts[] = {
+	{ .name = "max-sockets", .arg = OPT_ARG, .metavar = "N",
+	  .offset = offsetof(struct load_opts, max_socks), .parse = parse_max_sockets,
+	  .help = "sockhash capacity in sockets (default " STR(SA_DEFAULT_MAX_SOCKS) "); when full,\n"
+		  "new connections stay on TCP (insert_failed)" },
+	{ .name = "backlog-limit", .arg = OPT_ARG, .metavar = "BYTES",
+	  .offset = offsetof(struct load_opts, backlog_limit), .parse = parse_backlog_limit,
+	  .help = "unread redirected bytes a receiver that stopped\n"
+		  "reading may hold before the connection falls back to\n"
+		  "TCP flow control (default: min(tcp_wmem max,\n"
+		  "tcp_rmem max / 2)); a receiver that keeps reading may\n"
+		  "hold up to max(this, tcp_rmem max / 2)" },
+	{ .name = "cross-netns", .arg = OPT_ARG, .metavar = "on|off",
+	  .offset = offsetof(struct load_opts, cross_netns), .parse = parse_cross_netns,
+	  .help = "pair sockets in different network namespaces\n"
+		  "(pod to pod, service VIPs); default off" },
+	{ .name = "short-conns", .arg = OPT_ARG, .metavar = "tcp|accelerate",
+	  .offset = offsetof(struct load_opts, short_conns), .parse = parse_short_conns,
+	  .help = "connections to a local port whose connections send\n"
+		  "fewer than " STR(SA_SHORT_MSGS) " messages per socket on average: leave\n"
+		  "them on TCP, where a psock's setup costs more than it\n"
+		  "saves (default), or accelerate them anyway" },
+	{ .name = "lock-spin-us", .arg = OPT_ARG, .metavar = "N",
+	  .offset = offsetof(struct load_opts, lock_spin_ns), .parse = parse_lock_spin_us,
+	  .help = "wait up to N microseconds (0..1000, default 30) for a\n"
+		  "receiver that is busy reading before handing it\n"
+		  "bytes, instead of sleeping on its socket lock; 0\n"
+		  "never waits" },
+	{ .name = "probation", .arg = OPT_ARG, .metavar = "N",
+	  .offset = offsetof(struct load_opts, probation_conns), .parse = parse_probation,
+	  .help = "a new executable's sockets stay on TCP until it has\n"
+		  "made or accepted N connections (default " STR(SA_PROBATION_CONNS_DEFAULT) ") ..." },
+	{ .name = "probation-time", .arg = OPT_ARG, .metavar = "MS",
+	  .offset = offsetof(struct load_opts, probation_ms), .parse = parse_probation_time,
+	  .help = "... and MS milliseconds passed since it was first\n"
+		  "seen (default " STR(SA_PROBATION_MS_DEFAULT) "): a program that reads sockets with\n"
+		  "splice() shows it on plain TCP first, and is then\n"
+		  "never accelerated (see: sockaccel exe --help)" },
+	{}
+};
+
+struct load_args {
+	struct load_opts o;
+	const char *config;
+};
+
+static const struct opt config_opts[] = {
+	{ .name = "config", .arg = OPT_ARG, .metavar = "FILE",
+	  .help = "one command per line, without \"sockaccel\": load\n"
+		  "[OPTIONS], attach --cgroup DIR, policy add|default\n"
+		  "--cgroup DIR ..., exe set PATH ACTION; # comments.\n"
+		  "Every line is checked before any is applied; the\n"
+		  "policies of the cgroups it names are replaced by\n"
+		  "its rules, so loading it again changes nothing" },
+	{}
+};
 
 static void usage_load(void)
 {
@@ -704,57 +712,32 @@ static void usage_load(void)
 	       "Load the programs and maps, pin them under %s and return.\n"
 	       "Nothing is accelerated until a cgroup is attached. Loading again is a\n"
 	       "no-op that only applies the options given.\n"
-	       "\n"
-	       "  --config FILE         one command per line, without \"sockaccel\": load\n"
-	       "                        [OPTIONS], attach --cgroup DIR, policy add|default\n"
-	       "                        --cgroup DIR ..., exe set PATH ACTION; # comments.\n"
-	       "                        Every line is checked before any is applied; the\n"
-	       "                        policies of the cgroups it names are replaced by\n"
-	       "                        its rules, so loading it again changes nothing\n"
-	       "\n"
-	       "  --max-sockets N       sockhash capacity in sockets (default %u); when full,\n"
-	       "                        new connections stay on TCP (insert_failed)\n"
-	       "  --backlog-limit BYTES unread redirected bytes a receiver that stopped\n"
-	       "                        reading may hold before the connection falls back to\n"
-	       "                        TCP flow control (default: min(tcp_wmem max,\n"
-	       "                        tcp_rmem max / 2)); a receiver that keeps reading may\n"
-	       "                        hold up to max(this, tcp_rmem max / 2)\n"
-	       "  --cross-netns on|off  pair sockets in different network namespaces\n"
-	       "                        (pod to pod, service VIPs); default off\n"
-	       "  --short-conns tcp|accelerate\n"
-	       "                        connections to a local port whose connections send\n"
-	       "                        fewer than %d messages per socket on average: leave\n"
-	       "                        them on TCP, where a psock's setup costs more than it\n"
-	       "                        saves (default), or accelerate them anyway\n"
-	       "  --lock-spin-us N      wait up to N microseconds (0..%d, default %d) for a\n"
-	       "                        receiver that is busy reading before handing it\n"
-	       "                        bytes, instead of sleeping on its socket lock; 0\n"
-	       "                        never waits\n"
-	       "  --probation N         a new executable's sockets stay on TCP until it has\n"
-	       "                        made or accepted N connections (default %d) ...\n"
-	       "  --probation-time MS   ... and MS milliseconds passed since it was first\n"
-	       "                        seen (default %d): a program that reads sockets with\n"
-	       "                        splice() shows it on plain TCP first, and is then\n"
-	       "                        never accelerated (see: sockaccel exe --help)\n"
-	       "\n"
+	       "\n", pin_root());
+	opts_help(stdout, config_opts);
+	printf("\n");
+	opts_help(stdout, tuning_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel load\n"
 	       "  sockaccel load --backlog-limit 8M --cross-netns on\n"
-	       "  sockaccel load --config /etc/sockaccel.conf\n",
-	       pin_root(), SA_DEFAULT_MAX_SOCKS, SA_SHORT_MSGS, SA_LOCK_SPIN_NS_MAX / 1000,
-	       SA_LOCK_SPIN_NS_DEFAULT / 1000, SA_PROBATION_CONNS_DEFAULT, SA_PROBATION_MS_DEFAULT);
+	       "  sockaccel load --config /etc/sockaccel.conf\n");
 }
 
-int cmd_load(int argc, char **argv)
+static int cmd_load(int argc, char **argv)
 {
-	struct load_opts o;
+	struct load_args a = { .config = NULL };
 	bool now;
 	int lock, err;
 
-	if (argc == 3 && !strcmp(argv[1], "--config"))
-		return load_config(argv[2]) ? 1 : 0;
-	if (parse_load_opts(argc, argv, &o, OPT_TUNING, NULL, NULL, usage_load))
-		return 1;
+	load_opts_init(&a.o);
+	err = opts_parse(&load_command, argc, argv, &a, NULL);
+	if (err != OPTS_OK)
+		return opts_exit(err);
+	if (a.config && load_opts_given(&a.o))
+		return err_msg("option '--config' goes alone: the file holds the load options "
+			       "(see: sockaccel load --help)"), 1;
+	if (a.config)
+		return load_config(a.config) ? 1 : 0;
 	if (opt_dry_run)
 		return 0;
 	if (require_caps() || ensure_bpffs())
@@ -762,7 +745,7 @@ int cmd_load(int argc, char **argv)
 	lock = lock_acquire();
 	if (lock < 0)
 		return 1;
-	err = do_load(&o, &now);
+	err = do_load(&a.o, &now);
 	lock_release(lock);
 	drop_caps();
 	if (err)
@@ -770,6 +753,15 @@ int cmd_load(int argc, char **argv)
 	info_msg(now ? "loaded: pinned under %s" : "already loaded: %s", pin_root());
 	return 0;
 }
+
+const struct command load_command = {
+	.name = "load",
+	.summary = "load and pin programs and maps (no cgroup yet)",
+	.run = cmd_load,
+	.usage = usage_load,
+	.opts = { { config_opts, offsetof(struct load_args, config) },
+		  { tuning_opts, offsetof(struct load_args, o) } },
+};
 
 static int slot_for_new_cgroup(int cg_fd)
 {
@@ -787,27 +779,6 @@ static int slot_for_new_cgroup(int cg_fd)
 		if (!used[s])
 			return s;
 	return -1;
-}
-
-static void reset_slot(__u32 slot)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	int stats = open_pinned("sockaccel_stats"), pol = open_pinned("sockaccel_policy");
-	struct sa_policy empty = { .default_action = SA_ACT_INCLUDE };
-	struct sa_counters *zero;
-
-	if (ncpu > 0 && stats >= 0) {
-		zero = calloc(ncpu, sizeof(*zero));
-		if (zero)
-			bpf_map_update_elem(stats, &slot, zero, BPF_ANY);
-		free(zero);
-	}
-	if (pol >= 0)
-		bpf_map_update_elem(pol, &slot, &empty, BPF_ANY);
-	if (stats >= 0)
-		close(stats);
-	if (pol >= 0)
-		close(pol);
 }
 
 /*
@@ -860,34 +831,39 @@ static void usage_attach(void)
 	       "Accelerate TCP connections of every process in a cgroup v2 (and its\n"
 	       "descendants). Loads first if needed. Attaching a cgroup that is already\n"
 	       "attached is a no-op; several cgroups share one set of maps.\n"
-	       "\n"
-	       "  --cgroup DIR   a cgroup v2 directory\n"
-	       "  --pid PID      the cgroup v2 of process PID (from /proc/PID/cgroup)\n"
-	       "\n"
+	       "\n");
+	opts_help(stdout, cgroup_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel attach --cgroup /sys/fs/cgroup/system.slice/redis.service\n"
 	       "  sockaccel attach --pid $(pidof nginx | cut -d' ' -f1)\n");
 }
 
-int cmd_attach(int argc, char **argv)
+struct attach_args {
+	struct load_opts o;
+	struct cgroup_args target;
+};
+
+static int cmd_attach(int argc, char **argv)
 {
-	const char *cgroup = NULL, *pid = NULL;
+	struct attach_args a = {};
 	struct sa_cgroup_info info = {};
 	char path[PATH_MAX], pin[PATH_MAX], name[64];
-	struct load_opts o;
-	int lock = -1, cg_map = -1, cg_dir = -1, prog = -1, link = -1, ret = 1;
+	int lock = -1, cg_map = -1, cg_dir = -1, prog = -1, link = -1, ret = 1, rc;
 	bool now, slot_added = false;
 	__u64 id;
 
-	if (parse_load_opts(argc, argv, &o, OPT_TARGET | OPT_TUNING, &cgroup, &pid, usage_attach))
-		return 1;
-	if (!cgroup && !pid)
+	load_opts_init(&a.o);
+	rc = opts_parse(&attach_command, argc, argv, &a, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (!a.target.cgroup && !a.target.pid)
 		return err_msg("attach needs --cgroup DIR or --pid PID (see: sockaccel attach --help)"), 1;
-	if (cgroup && pid)
+	if (a.target.cgroup && a.target.pid)
 		return err_msg("give --cgroup or --pid, not both"), 1;
 	if (require_caps())
 		return 1;
-	if (resolve_cgroup(cgroup, pid, path, sizeof(path), &id))
+	if (resolve_cgroup(a.target.cgroup, a.target.pid, path, sizeof(path), &id))
 		return 1;
 	if (opt_dry_run)
 		return 0;
@@ -896,7 +872,7 @@ int cmd_attach(int argc, char **argv)
 	lock = lock_acquire();
 	if (lock < 0)
 		return 1;
-	if (do_load(&o, &now))
+	if (do_load(&a.o, &now))
 		goto out;
 	snprintf(name, sizeof(name), PIN_CGROUP_PREFIX "%llu", (unsigned long long)id);
 	pin_path(pin, sizeof(pin), name);
@@ -905,7 +881,7 @@ int cmd_attach(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	cg_map = open_pinned("sockaccel_cgroups");
+	cg_map = open_pinned(MAP_CGROUPS);
 	prog = open_pinned(PIN_PROG_SOCKOPS);
 	if (cg_map < 0 || prog < 0) {
 		err_errno(errno, "run: sockaccel unload, then attach again", "pinned objects missing");
@@ -957,12 +933,21 @@ out:
 	return ret;
 }
 
+const struct command attach_command = {
+	.name = "attach",
+	.summary = "accelerate a cgroup: --cgroup DIR or --pid PID",
+	.run = cmd_attach,
+	.usage = usage_attach,
+	.opts = { { cgroup_opts, offsetof(struct attach_args, target) },
+		  { tuning_opts, offsetof(struct attach_args, o) } },
+};
+
 /* Unpin the cgroup's link (which detaches it) and free its slot. */
 static int detach_id(__u64 id)
 {
 	char pin[PATH_MAX], name[64];
 	struct sa_cgroup_info info;
-	int cg_map = open_pinned("sockaccel_cgroups");
+	int cg_map = open_pinned(MAP_CGROUPS);
 
 	snprintf(name, sizeof(name), PIN_CGROUP_PREFIX "%llu", (unsigned long long)id);
 	pin_path(pin, sizeof(pin), name);
@@ -990,21 +975,21 @@ static void usage_detach(void)
 	       "  sockaccel detach --cgroup /sys/fs/cgroup/unified/pod1\n");
 }
 
-int cmd_detach(int argc, char **argv)
+static int cmd_detach(int argc, char **argv)
 {
-	const char *cgroup = NULL, *pid = NULL;
+	struct cgroup_args t = {};
 	char path[PATH_MAX];
-	struct load_opts o;
 	int lock, err;
 	__u64 id;
 
-	if (parse_load_opts(argc, argv, &o, OPT_TARGET, &cgroup, &pid, usage_detach))
-		return 1;
-	if (!cgroup && !pid)
+	err = opts_parse(&detach_command, argc, argv, &t, NULL);
+	if (err != OPTS_OK)
+		return opts_exit(err);
+	if (!t.cgroup && !t.pid)
 		return err_msg("detach needs --cgroup DIR or --pid PID (see: sockaccel detach --help)"), 1;
 	if (require_caps())
 		return 1;
-	if (resolve_cgroup(cgroup, pid, path, sizeof(path), &id))
+	if (resolve_cgroup(t.cgroup, t.pid, path, sizeof(path), &id))
 		return 1;
 	lock = lock_acquire();
 	if (lock < 0)
@@ -1018,6 +1003,26 @@ int cmd_detach(int argc, char **argv)
 	return 0;
 }
 
+const struct command detach_command = {
+	.name = "detach",
+	.summary = "stop accelerating new connections of one cgroup",
+	.run = cmd_detach,
+	.usage = usage_detach,
+	.opts = { { cgroup_opts, 0 } },
+};
+
+struct unload_args {
+	bool forget;
+};
+
+static const struct opt unload_opts[] = {
+	{ .name = "forget", .offset = offsetof(struct unload_args, forget),
+	  .help = "also remove the state directory: what was learned about\n"
+		  "executables, the executable policy and every guard (only\n"
+		  "safe once no accelerated connection remains)" },
+	{}
+};
+
 static void usage_unload(void)
 {
 	printf("Usage: sockaccel unload [--forget]\n"
@@ -1026,24 +1031,23 @@ static void usage_unload(void)
 	       "Connections already accelerated keep their fast path until they close:\n"
 	       "their sockets hold the programs and maps, so no queued byte is lost,\n"
 	       "and the splice/MSG_OOB guard stays attached until the last of them is\n"
-	       "gone (its links are pinned under %s).\n"
+	       "gone (its links are pinned in the state directory, %s).\n"
 	       "Succeeds when nothing is loaded.\n"
-	       "\n"
-	       "  --forget   also remove %s: what was learned about\n"
-	       "             executables, the executable policy and every guard (only\n"
-	       "             safe once no accelerated connection remains)\n",
-	       pin_root(), state_root(), state_root());
+	       "\n",
+	       pin_root(), state_root());
+	opts_help(stdout, unload_opts);
 }
 
-int cmd_unload(int argc, char **argv)
+static int cmd_unload(int argc, char **argv)
 {
-	struct load_opts o;
+	struct unload_args u = {};
 	struct dirent *de;
-	int lock;
+	int lock, rc;
 	DIR *d;
 
-	if (parse_load_opts(argc, argv, &o, OPT_FORGET, NULL, NULL, usage_unload))
-		return 1;
+	rc = opts_parse(&unload_command, argc, argv, &u, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	lock = lock_acquire();
@@ -1061,14 +1065,14 @@ int cmd_unload(int argc, char **argv)
 		closedir(d);
 		remove_pins();
 	}
-	collect_guards(o.forget);
-	if (o.forget) {
+	collect_guards(u.forget);
+	if (u.forget) {
 		char p[PATH_MAX];
 
-		snprintf(p, sizeof(p), "%s/sockaccel_exes", state_root());
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/sockaccel_exe_policy", state_root());
-		unlink(p);
+		if (pin_path_of_map(p, sizeof(p), MAP_EXES) == 0)
+			unlink(p);
+		if (pin_path_of_map(p, sizeof(p), MAP_EXE_POLICY) == 0)
+			unlink(p);
 		remove_pin_dir(state_root());
 	}
 	lock_release(lock);
@@ -1076,3 +1080,11 @@ int cmd_unload(int argc, char **argv)
 	info_msg("unloaded");
 	return 0;
 }
+
+const struct command unload_command = {
+	.name = "unload",
+	.summary = "detach everywhere and remove every pin",
+	.run = cmd_unload,
+	.usage = usage_unload,
+	.opts = { { unload_opts, 0 } },
+};

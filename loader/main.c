@@ -9,30 +9,36 @@
 #define SA_VERSION "unknown"
 #endif
 
-bool opt_verbose;
-bool opt_json;
-
-static const struct {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *summary;
-} commands[] = {
-	{ "load", cmd_load, "load and pin programs and maps (no cgroup yet)" },
-	{ "attach", cmd_attach, "accelerate a cgroup: --cgroup DIR or --pid PID" },
-	{ "detach", cmd_detach, "stop accelerating new connections of one cgroup" },
-	{ "unload", cmd_unload, "detach everywhere and remove every pin" },
-	{ "status", cmd_status, "what is loaded, attached, found by the kernel probe" },
-	{ "stats", cmd_stats, "counter totals, or live rates with -w" },
-	{ "trace", cmd_trace, "print connection events until Ctrl-C" },
-	{ "policy", cmd_policy, "per-cgroup include/exclude rules, changed live" },
-	{ "exe", cmd_exe, "executables kept on TCP (splice, urgent data, ...), policy" },
-	{ "probe", cmd_probe, "run the kernel self-tests and print the findings" },
-	{ "metrics", cmd_metrics, "counters in the Prometheus text format, or served (--listen)" },
+/* Each command, with its options, is defined in its own file. */
+static const struct command *const commands[] = {
+	&load_command,
+	&attach_command,
+	&detach_command,
+	&unload_command,
+	&status_command,
+	&stats_command,
+	&trace_command,
+	&policy_command,
+	&exe_command,
+	&probe_command,
+	&metrics_command,
+	NULL
 };
 
-void usage_main(FILE *f)
+struct main_args {
+	bool version;
+};
+
+/* Before the command; -v and -j too (opts_global), and -h. */
+static const struct opt main_opts[] = {
+	{ .name = "version", .short_name = 'V', .offset = offsetof(struct main_args, version),
+	  .help = "sockaccel's and libbpf's versions" },
+	{}
+};
+
+static void usage_main(FILE *f)
 {
-	size_t i;
+	const struct command *const *c;
 
 	fprintf(f, "Usage: sockaccel [-v] [-j] COMMAND [ARGS]\n"
 		   "\n"
@@ -40,14 +46,13 @@ void usage_main(FILE *f)
 		   "cgroups skip the TCP/IP stack where that is provably invisible to them.\n"
 		   "\n"
 		   "Commands:\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	for (c = commands; *c; c++)
+		fprintf(f, "  %-8s %s\n", (*c)->name, (*c)->summary);
 	fprintf(f, "\n"
-		   "Options:\n"
-		   "  -v  show libbpf's log\n"
-		   "  -V  --version: sockaccel's and libbpf's versions\n"
-		   "  -j  JSON output (status, stats, trace, policy, probe, exe list; errors)\n"
-		   "  -h  this help; COMMAND --help for each command\n"
+		   "Options:\n");
+	opts_help(f, opts_global);
+	opts_help(f, main_opts);
+	fprintf(f, "  -h, --help            this help; COMMAND --help for each command\n"
 		   "\n"
 		   "Examples:\n"
 		   "  sockaccel attach --cgroup /sys/fs/cgroup/system.slice/nginx.service\n"
@@ -56,6 +61,18 @@ void usage_main(FILE *f)
 		   "  sockaccel stats -w\n"
 		   "  sockaccel unload\n");
 }
+
+static void usage(void)
+{
+	usage_main(stdout);
+}
+
+static const struct command sockaccel = {
+	.usage = usage,
+	.opts = { { main_opts, 0 } },
+	.stop_at_arg = true,
+	.subcommands = commands,
+};
 
 static void print_version(void)
 {
@@ -76,30 +93,25 @@ static void print_version(void)
 
 int main(int argc, char **argv)
 {
-	size_t i;
-	int a = 1;
+	struct main_args m = {};
+	const struct command *c;
+	struct opts_args args;
+	int rc;
 
-	while (a < argc && argv[a][0] == '-') {
-		if (!strcmp(argv[a], "-v") || !strcmp(argv[a], "--verbose"))
-			opt_verbose = true;
-		else if (!strcmp(argv[a], "-j") || !strcmp(argv[a], "--json"))
-			opt_json = true;
-		else if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help"))
-			return usage_main(stdout), 0;
-		else if (!strcmp(argv[a], "-V") || !strcmp(argv[a], "--version"))
-			return print_version(), 0;
-		else
-			return err_msg("unknown option '%s' (see: sockaccel --help)", argv[a]), 1;
-		a++;
-	}
-	if (a >= argc) {
+	commands_init(&sockaccel);
+	rc = opts_parse(&sockaccel, argc, argv, &m, &args);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (m.version)
+		return print_version(), 0;
+	if (!args.n) {
 		usage_main(stderr);
 		return 1;
 	}
-	if (!strcmp(argv[a], "help"))
+	if (!strcmp(args.v[0], "help"))
 		return usage_main(stdout), 0;
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[a], commands[i].name))
-			return commands[i].fn(argc - a, argv + a);
-	return err_msg("unknown command '%s' (see: sockaccel --help)", argv[a]), 1;
+	c = command_find(&sockaccel, args.v[0]);
+	if (!c)
+		return err_msg("unknown command '%s' (see: sockaccel --help)", args.v[0]), 1;
+	return c->run(args.n, args.v);
 }

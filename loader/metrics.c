@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include "common.h"
+#include "maps.h"
+#include "names.h"
 
 /* A label value: backslash, double quote and newline escaped. */
 static void label(FILE *f, const char *s)
@@ -32,20 +34,6 @@ static void label(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
-
-static const char *const counter_help[SA_C_REASON_BASE] = {
-	[SA_C_SOCKS_SEEN] = "Established sockets in an attached cgroup.",
-	[SA_C_SOCKS_ADDED] = "Sockets inserted into the sockhash (on the fast path).",
-	[SA_C_INSERT_FAILED] = "Insertions refused (sockhash or records full).",
-	[SA_C_SOCKS_LEFT] = "Sockets that left the sockhash before closing.",
-	[SA_C_SOCKS_CLOSED] = "Inserted sockets that closed.",
-	[SA_C_MSGS_REDIRECTED] = "Messages handed straight to the peer socket.",
-	[SA_C_BYTES_REDIRECTED] = "Bytes handed straight to the peer socket.",
-	[SA_C_MSGS_PASSED] = "Messages of inserted sockets sent through TCP.",
-	[SA_C_BYTES_PASSED] = "Bytes of inserted sockets sent through TCP.",
-	[SA_C_SOCKS_JOINED] = "Sockets inserted after establishment (late join).",
-	[SA_C_SOCKS_REJOINED] = "Sockets inserted again after leaving.",
-};
 
 struct cg_counters {
 	__u64 id;
@@ -67,9 +55,8 @@ static const struct {
 
 static int write_metrics(FILE *f)
 {
-	int cgs = open_pinned("sockaccel_cgroups"), socks = open_pinned("sockaccel_socks");
+	int cgs = open_pinned(MAP_CGROUPS), socks = open_pinned(MAP_SOCKS);
 	static struct cg_counters all[SA_MAX_CGROUPS];
-	__u64 sk, scur;	/* sockhash keys: socket cookies */
 	__u64 key, cur;
 	unsigned int nsocks = 0, i;
 	int n = 0, j, first = 1;
@@ -80,12 +67,8 @@ static int write_metrics(FILE *f)
 			   "# TYPE sockaccel_up gauge\nsockaccel_up 0\n");
 		return 0;
 	}
-	while (socks >= 0 && bpf_map_get_next_key(socks, first ? NULL : &scur, &sk) == 0) {
-		scur = sk;
-		first = 0;
-		nsocks++;
-	}
-	first = 1;
+	if (socks >= 0)
+		nsocks = count_sockets(socks);
 	while (n < SA_MAX_CGROUPS && bpf_map_get_next_key(cgs, first ? NULL : &cur, &key) == 0) {
 		struct sa_cgroup_info info;
 
@@ -106,7 +89,7 @@ static int write_metrics(FILE *f)
 		const char *name = counter_name(i);
 
 		fprintf(f, "# HELP sockaccel_%s_total %s\n# TYPE sockaccel_%s_total counter\n", name,
-			counter_help[i] ? counter_help[i] : "See sockaccel(8), COUNTERS.", name);
+			counter_help(i), name);
 		for (j = 0; j < n; j++) {
 			fprintf(f, "sockaccel_%s_total{cgroup=", name);
 			label(f, all[j].path);
@@ -226,34 +209,34 @@ static int serve(const char *addr)
 	}
 }
 
+static const struct opt metrics_opts[] = {
+	{ .name = "listen", .arg = OPT_ARG, .metavar = "ADDR:PORT",
+	  .help = "serve them at http://ADDR:PORT/metrics until killed" },
+	{}
+};
+
 static void usage_metrics(void)
 {
 	printf("Usage: sockaccel metrics [--listen ADDR:PORT]\n"
 	       "\n"
 	       "Print every counter, per attached cgroup, in the Prometheus text format;\n"
 	       "with --listen, serve them at http://ADDR:PORT/metrics until killed.\n"
-	       "\n"
+	       "\n");
+	opts_help(stdout, metrics_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel metrics\n"
 	       "  sockaccel metrics --listen 127.0.0.1:9477\n");
 }
 
-int cmd_metrics(int argc, char **argv)
+static int cmd_metrics(int argc, char **argv)
 {
 	const char *listen_at = NULL;
-	int i;
+	int rc;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return usage_metrics(), 0;
-		if (!strcmp(argv[i], "--listen") && i + 1 < argc)
-			listen_at = argv[++i];
-		else if (!strcmp(argv[i], "--listen"))
-			return err_msg("option '--listen' needs a value (see: sockaccel metrics --help)"), 1;
-		else
-			return err_msg("unexpected argument '%s' (see: sockaccel metrics --help)",
-				       argv[i]), 1;
-	}
+	rc = opts_parse(&metrics_command, argc, argv, &listen_at, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (listen_at)
@@ -261,3 +244,11 @@ int cmd_metrics(int argc, char **argv)
 	write_metrics(stdout);
 	return 0;
 }
+
+const struct command metrics_command = {
+	.name = "metrics",
+	.summary = "counters in the Prometheus text format, or served (--listen)",
+	.run = cmd_metrics,
+	.usage = usage_metrics,
+	.opts = { { metrics_opts, 0 } },
+};

@@ -13,38 +13,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "common.h"
-
-static void usage_policy(void)
-{
-	printf("Usage: sockaccel policy show    (--cgroup DIR | --pid PID)\n"
-	       "       sockaccel policy add     (--cgroup DIR | --pid PID) include|exclude MATCH...\n"
-	       "       sockaccel policy default (--cgroup DIR | --pid PID) include|exclude\n"
-	       "       sockaccel policy clear   (--cgroup DIR | --pid PID)\n"
-	       "       sockaccel policy exe PATH accelerate|tcp|learn   (see: sockaccel exe --help)\n"
-	       "\n"
-	       "Rules of an attached cgroup, evaluated in order when a connection is\n"
-	       "established; the first rule whose every MATCH holds decides, otherwise\n"
-	       "the default (include). Excluded connections stay on plain TCP. Changes\n"
-	       "apply to new connections at once, without reloading.\n"
-	       "\n"
-	       "MATCH:\n"
-	       "  --port P[-Q]           either end's port: both sockets of a connection to\n"
-	       "                         (or from) that port\n"
-	       "  --local-port P[-Q]     this socket's port (a server's listening port)\n"
-	       "  --remote-port P[-Q]    the peer's port\n"
-	       "  --local-addr CIDR      this socket's address (IPv4 or IPv6 prefix)\n"
-	       "  --remote-addr CIDR     the peer's address\n"
-	       "\n"
-	       "Examples:\n"
-	       "  # keep one port on TCP\n"
-	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app exclude --port 8080\n"
-	       "  # never accelerate one program (machine-wide)\n"
-	       "  sockaccel policy exe /usr/local/bin/proxy tcp\n"
-	       "  # accelerate only 10.0.0.0/8 peers\n"
-	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app include --remote-addr 10.0.0.0/8\n"
-	       "  sockaccel policy default --cgroup /sys/fs/cgroup/app exclude\n"
-	       "  sockaccel -j policy show --cgroup /sys/fs/cgroup/app\n");
-}
+#include "maps.h"
 
 static int parse_ports(const char *s, __u16 *lo, __u16 *hi)
 {
@@ -94,6 +63,99 @@ static int parse_cidr(const char *s, __u32 *addr6, __u8 *prefix)
 		return 0;
 	}
 	return err_msg("invalid address '%s' (IPv4 or IPv6, optionally /LEN)", s);
+}
+
+/* The MATCH options of policy add, each into the rule (struct sa_rule). */
+static int match_port(const char *v, void *field)
+{
+	struct sa_rule *r = field;
+
+	if (parse_ports(v, &r->local_port_lo, &r->local_port_hi))
+		return -1;
+	r->match |= SA_RULE_PORT;
+	return 0;
+}
+
+static int match_local_port(const char *v, void *field)
+{
+	struct sa_rule *r = field;
+
+	if (parse_ports(v, &r->local_port_lo, &r->local_port_hi))
+		return -1;
+	r->match |= SA_RULE_LOCAL_PORT;
+	return 0;
+}
+
+static int match_remote_port(const char *v, void *field)
+{
+	struct sa_rule *r = field;
+
+	if (parse_ports(v, &r->remote_port_lo, &r->remote_port_hi))
+		return -1;
+	r->match |= SA_RULE_REMOTE_PORT;
+	return 0;
+}
+
+static int match_local_addr(const char *v, void *field)
+{
+	struct sa_rule *r = field;
+
+	if (parse_cidr(v, r->local_addr6, &r->local_prefix))
+		return -1;
+	r->match |= SA_RULE_LOCAL_ADDR;
+	return 0;
+}
+
+static int match_remote_addr(const char *v, void *field)
+{
+	struct sa_rule *r = field;
+
+	if (parse_cidr(v, r->remote_addr6, &r->remote_prefix))
+		return -1;
+	r->match |= SA_RULE_REMOTE_ADDR;
+	return 0;
+}
+
+static const struct opt match_opts[] = {
+	{ .name = "port", .arg = OPT_ARG, .metavar = "P[-Q]", .parse = match_port,
+	  .help = "either end's port: both sockets of a connection to\n"
+		  "(or from) that port" },
+	{ .name = "local-port", .arg = OPT_ARG, .metavar = "P[-Q]", .parse = match_local_port,
+	  .help = "this socket's port (a server's listening port)" },
+	{ .name = "remote-port", .arg = OPT_ARG, .metavar = "P[-Q]", .parse = match_remote_port,
+	  .help = "the peer's port" },
+	{ .name = "local-addr", .arg = OPT_ARG, .metavar = "CIDR", .parse = match_local_addr,
+	  .help = "this socket's address (IPv4 or IPv6 prefix)" },
+	{ .name = "remote-addr", .arg = OPT_ARG, .metavar = "CIDR", .parse = match_remote_addr,
+	  .help = "the peer's address" },
+	{}
+};
+
+static void usage_policy(void)
+{
+	printf("Usage: sockaccel policy show    (--cgroup DIR | --pid PID)\n"
+	       "       sockaccel policy add     (--cgroup DIR | --pid PID) include|exclude MATCH...\n"
+	       "       sockaccel policy default (--cgroup DIR | --pid PID) include|exclude\n"
+	       "       sockaccel policy clear   (--cgroup DIR | --pid PID)\n"
+	       "       sockaccel policy exe PATH accelerate|tcp|learn   (see: sockaccel exe --help)\n"
+	       "\n"
+	       "Rules of an attached cgroup, evaluated in order when a connection is\n"
+	       "established; the first rule whose every MATCH holds decides, otherwise\n"
+	       "the default (include). Excluded connections stay on plain TCP. Changes\n"
+	       "apply to new connections at once, without reloading.\n"
+	       "\n"
+	       "MATCH:\n");
+	opts_help(stdout, match_opts);
+	printf("\n"
+	       "Examples:\n"
+	       "  # keep one port on TCP\n"
+	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app exclude --port 8080\n"
+	       "  # never accelerate one program (machine-wide)\n"
+	       "  sockaccel policy exe /usr/local/bin/proxy tcp\n"
+	       "  # accelerate only 10.0.0.0/8 peers\n"
+	       "  sockaccel policy add --cgroup /sys/fs/cgroup/app include --remote-addr 10.0.0.0/8\n"
+	       "  sockaccel policy default --cgroup /sys/fs/cgroup/app exclude\n"
+	       "  sockaccel -j policy show --cgroup /sys/fs/cgroup/app\n");
 }
 
 static void fmt_addr(const __u32 *a6, __u8 prefix, char *buf, size_t len)
@@ -212,82 +274,97 @@ static void show(const char *path, const struct sa_policy *p)
 		show_text(path, p);
 }
 
-int cmd_policy(int argc, char **argv)
+struct policy_args {
+	struct cgroup_args target;
+	struct sa_rule rule;
+};
+
+/* policy show|add|default|clear take the cgroup, add its MATCH too. */
+static const struct command policy_show = {
+	.name = "policy show",
+	.usage = usage_policy,
+	.opts = { { cgroup_opts, offsetof(struct policy_args, target) } },
+};
+
+static const struct command policy_add = {
+	.name = "policy add",
+	.usage = usage_policy,
+	.opts = { { cgroup_opts, offsetof(struct policy_args, target) },
+		  { match_opts, offsetof(struct policy_args, rule) } },
+	.max_args = 1,		/* include|exclude */
+};
+
+static const struct command policy_default = {
+	.name = "policy default",
+	.usage = usage_policy,
+	.opts = { { cgroup_opts, offsetof(struct policy_args, target) } },
+	.max_args = 1,		/* include|exclude */
+};
+
+static const struct command policy_clear = {
+	.name = "policy clear",
+	.usage = usage_policy,
+	.opts = { { cgroup_opts, offsetof(struct policy_args, target) } },
+};
+
+/* policy exe PATH ACTION: the same as exe set PATH ACTION. */
+static const struct command policy_exe = {
+	.name = "policy exe",
+	.usage = usage_policy,
+	.max_args = 2,
+};
+
+static const struct command *const policy_verbs[] = {
+	&policy_show, &policy_add, &policy_default, &policy_clear, &policy_exe, NULL
+};
+
+static int cmd_policy(int argc, char **argv)
 {
-	const char *cgroup = NULL, *pid = NULL, *verb;
+	const struct command *verb_cmd;
+	struct policy_args p = {};
+	struct opts_args words, args;
 	struct sa_cgroup_info info;
 	struct sa_policy pol;
-	struct sa_rule rule = {};
 	char path[PATH_MAX];
-	int cg_map = -1, pol_map = -1, lock = -1, i, ret = 1;
+	int cg_map = -1, pol_map = -1, lock = -1, ret = 1, rc;
 	int action = 0;
+	const char *verb;
 	__u64 id;
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-		return usage_policy(), argc < 2 ? 1 : 0;
-	/* policy exe PATH ACTION: the same as exe set PATH ACTION. */
-	if (!strcmp(argv[1], "exe")) {
-		char *args[5] = { "exe", "set", NULL, NULL, NULL };
-
-		if (argc != 4)
-			return err_msg("usage: sockaccel policy exe PATH accelerate|tcp|learn"), 1;
-		args[2] = argv[2];
-		args[3] = argv[3];
-		return cmd_exe(4, args);
-	}
-	verb = argv[1];
-	if (strcmp(verb, "show") && strcmp(verb, "add") && strcmp(verb, "default") &&
-	    strcmp(verb, "clear"))
+	rc = opts_parse(&policy_command, argc, argv, NULL, &words);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (!words.n)
+		return usage_policy(), 1;
+	verb = words.v[0];
+	verb_cmd = command_find(&policy_command, verb);
+	if (!verb_cmd)
 		return err_msg("unknown policy command '%s' (see: sockaccel policy --help)", verb), 1;
-	for (i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+	rc = opts_parse(verb_cmd, words.n, words.v, &p, &args);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
+	if (verb_cmd == &policy_exe) {
+		char *set[] = { "exe", "set", "--", NULL, NULL, NULL };
 
-		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-			return usage_policy(), 0;
-		if (!strcmp(a, "include") || !strcmp(a, "exclude")) {
-			action = !strcmp(a, "include") ? SA_ACT_INCLUDE : SA_ACT_EXCLUDE;
-			continue;
-		}
-		if (!v || v[0] == '-')
-			return err_msg("option '%s' needs a value (see: sockaccel policy --help)", a), 1;
-		i++;
-		if (!strcmp(a, "--cgroup")) {
-			cgroup = v;
-		} else if (!strcmp(a, "--pid")) {
-			pid = v;
-		} else if (!strcmp(a, "--port")) {
-			if (parse_ports(v, &rule.local_port_lo, &rule.local_port_hi))
-				return 1;
-			rule.match |= SA_RULE_PORT;
-		} else if (!strcmp(a, "--local-port")) {
-			if (parse_ports(v, &rule.local_port_lo, &rule.local_port_hi))
-				return 1;
-			rule.match |= SA_RULE_LOCAL_PORT;
-		} else if (!strcmp(a, "--remote-port")) {
-			if (parse_ports(v, &rule.remote_port_lo, &rule.remote_port_hi))
-				return 1;
-			rule.match |= SA_RULE_REMOTE_PORT;
-		} else if (!strcmp(a, "--local-addr")) {
-			if (parse_cidr(v, rule.local_addr6, &rule.local_prefix))
-				return 1;
-			rule.match |= SA_RULE_LOCAL_ADDR;
-		} else if (!strcmp(a, "--remote-addr")) {
-			if (parse_cidr(v, rule.remote_addr6, &rule.remote_prefix))
-				return 1;
-			rule.match |= SA_RULE_REMOTE_ADDR;
-		} else {
-			return err_msg("unknown option '%s' (see: sockaccel policy --help)", a), 1;
-		}
+		if (args.n != 2)
+			return err_msg("usage: sockaccel policy exe PATH accelerate|tcp|learn"), 1;
+		set[3] = args.v[0];
+		set[4] = args.v[1];
+		return exe_command.run(5, set);
 	}
-	if (!cgroup && !pid)
+	if (args.n && !strcmp(args.v[0], "include"))
+		action = SA_ACT_INCLUDE;
+	else if (args.n && !strcmp(args.v[0], "exclude"))
+		action = SA_ACT_EXCLUDE;
+	else if (args.n)
+		return err_msg("invalid action '%s' (include or exclude)", args.v[0]), 1;
+	if (!p.target.cgroup && !p.target.pid)
 		return err_msg("policy needs --cgroup DIR or --pid PID"), 1;
-	if ((!strcmp(verb, "add") || !strcmp(verb, "default")) && !action)
+	if ((verb_cmd == &policy_add || verb_cmd == &policy_default) && !action)
 		return err_msg("policy %s needs include or exclude", verb), 1;
-	if (strcmp(verb, "add") && rule.match)
-		return err_msg("match options only go with 'policy add'"), 1;
 	if (require_caps())
 		return 1;
-	if (resolve_cgroup(cgroup, pid, path, sizeof(path), &id))
+	if (resolve_cgroup(p.target.cgroup, p.target.pid, path, sizeof(path), &id))
 		return 1;
 	if (opt_dry_run)
 		return 0;
@@ -298,8 +375,8 @@ int cmd_policy(int argc, char **argv)
 		err_msg("not loaded (hint: sockaccel attach --cgroup %s)", path);
 		goto out;
 	}
-	cg_map = open_pinned("sockaccel_cgroups");
-	pol_map = open_pinned("sockaccel_policy");
+	cg_map = open_pinned(MAP_CGROUPS);
+	pol_map = open_pinned(MAP_POLICY);
 	if (cg_map < 0 || pol_map < 0) {
 		err_errno(errno, NULL, "pinned maps unreadable");
 		goto out;
@@ -312,19 +389,19 @@ int cmd_policy(int argc, char **argv)
 		err_errno(errno, NULL, "cannot read policy");
 		goto out;
 	}
-	if (!strcmp(verb, "show")) {
+	if (verb_cmd == &policy_show) {
 		show(path, &pol);
 		ret = 0;
 		goto out;
 	}
-	if (!strcmp(verb, "add")) {
+	if (verb_cmd == &policy_add) {
 		if (pol.nr_rules >= SA_MAX_RULES) {
 			err_msg("%s already has %d rules (hint: policy clear)", path, SA_MAX_RULES);
 			goto out;
 		}
-		rule.action = action;
-		pol.rules[pol.nr_rules++] = rule;
-	} else if (!strcmp(verb, "default")) {
+		p.rule.action = action;
+		pol.rules[pol.nr_rules++] = p.rule;
+	} else if (verb_cmd == &policy_default) {
 		pol.default_action = action;
 	} else {
 		memset(&pol, 0, sizeof(pol));
@@ -349,3 +426,12 @@ out:
 	drop_caps();
 	return ret;
 }
+
+const struct command policy_command = {
+	.name = "policy",
+	.summary = "per-cgroup include/exclude rules, changed live",
+	.run = cmd_policy,
+	.usage = usage_policy,
+	.stop_at_arg = true,
+	.subcommands = policy_verbs,
+};

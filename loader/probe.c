@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
+#include "names.h"
 #include "probe.skel.h"
 
 struct pair {
@@ -308,19 +309,29 @@ out:
 	return ret;
 }
 
-int cmd_probe(int argc, char **argv)
+static void usage_probe(void)
+{
+	printf("Usage: sockaccel [-j] probe\n\n"
+	       "Run the kernel self-tests that `load` runs and print what they found,\n"
+	       "without loading anything. Uses one loopback connection of its own.\n");
+}
+
+static int cmd_probe(int argc, char **argv)
 {
 	__u32 flags;
+	int rc;
 
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: sockaccel [-j] probe\n\n"
-		       "Run the kernel self-tests that `load` runs and print what they found,\n"
-		       "without loading anything. Uses one loopback connection of its own.\n");
-		return 0;
-	}
-	if (argc > 1)
-		return err_msg("unexpected argument '%s' (see: sockaccel probe --help)", argv[1]), 1;
+	rc = opts_parse(&probe_command, argc, argv, NULL, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	return run_kernel_probe(&flags, true) ? 1 : 0;
 }
+
+const struct command probe_command = {
+	.name = "probe",
+	.summary = "run the kernel self-tests and print the findings",
+	.run = cmd_probe,
+	.usage = usage_probe,
+};

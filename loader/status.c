@@ -2,7 +2,6 @@
 /* status and stats: read-only views of the pinned maps. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,170 +11,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
-
-static const char *const counter_names[SA_C_REASON_BASE] = {
-	[SA_C_SOCKS_SEEN] = "socks_seen",
-	[SA_C_SOCKS_ADDED] = "socks_added",
-	[SA_C_INSERT_FAILED] = "insert_failed",
-	[SA_C_SOCKS_LEFT] = "socks_left",
-	[SA_C_SOCKS_CLOSED] = "socks_closed",
-	[SA_C_MSGS_REDIRECTED] = "msgs_redirected",
-	[SA_C_BYTES_REDIRECTED] = "bytes_redirected",
-	[SA_C_MSGS_PASSED] = "msgs_passed",
-	[SA_C_BYTES_PASSED] = "bytes_passed",
-	[SA_C_LOOKUP_MISSES] = "lookup_misses",
-	[SA_C_TO_STACK] = "to_stack",
-	[SA_C_TO_REDIRECT] = "to_redirect",
-	[SA_C_LOCK_WAITS] = "lock_waits",
-	[SA_C_LOCK_WAIT_TIMEOUTS] = "lock_wait_timeouts",
-	[SA_C_SPLICE_READS] = "splice_reads",
-	[SA_C_SPLICE_SWITCHES] = "splice_switches",
-	[SA_C_SPLICE_KILLS] = "splice_kills",
-	[SA_C_SPLICE_UNSURE] = "splice_unsure",
-	[SA_C_URGENT_SENDS] = "urgent_sends",
-	[SA_C_URGENT_UNREAD] = "urgent_unread",
-	[SA_C_ZEROCOPY_MAPS] = "zerocopy_maps",
-	[SA_C_ZEROCOPY_KILLS] = "zerocopy_kills",
-	[SA_C_SOCKOPT_STOPS] = "sockopt_stops",
-	[SA_C_SOCKOPT_REFUSED] = "sockopt_refused",
-	[SA_C_SOCKOPT_UNREAD] = "sockopt_unread",
-	[SA_C_IOCTL_FIXES] = "ioctl_fixes",
-	[SA_C_MSG_BOUND] = "msg_bound",
-	[SA_C_PEER_WAITS] = "peer_waits",
-	[SA_C_PEER_WAIT_NS] = "peer_wait_ns",
-	[SA_C_SOCKS_JOINED] = "socks_joined",
-	[SA_C_SOCKS_REJOINED] = "socks_rejoined",
-	[SA_C_JOIN_CHECKS] = "join_checks",
-	[SA_C_JOIN_FAILED] = "join_failed",
-	[SA_C_DRAIN_WAITS] = "drain_waits",
-	[SA_C_DRAIN_WAIT_OK] = "drain_wait_ok",
-	[SA_C_SENDER_PAUSES] = "sender_pauses",
-};
-
-static const char *const reason_names[SA_R_MAX] = {
-	[SA_R_NONE] = "none",
-	[SA_R_BLOCKING] = "blocking",
-	[SA_R_LISTENER_BLOCKING] = "listener_blocking",
-	[SA_R_POLICY] = "policy",
-	[SA_R_REPAIR] = "repair",
-	[SA_R_PEER_MISSING] = "peer_missing",
-	[SA_R_PEER_UNVERIFIED] = "peer_unverified",
-	[SA_R_PEER_NOT_ACCEPTED] = "peer_not_accepted",
-	[SA_R_PEER_BLOCKING] = "peer_blocking",
-	[SA_R_PEER_RCVLOWAT] = "peer_rcvlowat",
-	[SA_R_PEER_BACKLOG] = "peer_backlog",
-	[SA_R_PEER_RXOPTS] = "peer_rxopts",
-	[SA_R_STACK_PENDING] = "stack_pending",
-	[SA_R_CROSS_NETNS] = "cross_netns",
-	[SA_R_SELF_BLOCKING] = "self_blocking",
-	[SA_R_PEER_GONE] = "peer_gone",
-	[SA_R_SHUTDOWN] = "shutdown",
-	[SA_R_STAYED_ON_TCP] = "stayed_on_tcp",
-	[SA_R_SMALL_STREAM] = "small_stream",
-	[SA_R_SHORT_CONNS] = "short_conns",
-	[SA_R_SPLICE_READER] = "splice_reader",
-	[SA_R_PROBATION] = "probation",
-	[SA_R_READER_UNKNOWN] = "reader_unknown",
-	[SA_R_URGENT] = "urgent",
-	[SA_R_ZEROCOPY_READER] = "zerocopy_reader",
-	[SA_R_RX_OPTIONS] = "rx_options",
-	[SA_R_ULP] = "ulp",
-	[SA_R_ZEROCOPY_TX] = "zerocopy_tx",
-	[SA_R_TX_TIMESTAMPS] = "tx_timestamps",
-	[SA_R_FIONREAD_READER] = "fionread_reader",
-	[SA_R_PEER_NOT_JOINED] = "peer_not_joined",
-};
-
-/* The counters kept per reason (enum sa_counter), by their JSON and text names. */
-const struct reason_group reason_groups[] = {
-	{ "pass_reasons", SA_C_REASON_BASE },
-	{ "leave_reasons", SA_C_LEAVE_BASE },
-	{ "join_reasons", SA_C_JOIN_BASE },
-	{ "rejoin_reasons", SA_C_REJOIN_BASE },
-	{ NULL, 0 },
-};
-
-const char *reason_name(unsigned int r)
-{
-	return r < SA_R_MAX && reason_names[r] ? reason_names[r] : "unknown";
-}
-
-const char *counter_name(unsigned int c)
-{
-	return c < SA_C_REASON_BASE ? counter_names[c] : reason_name((c - SA_C_REASON_BASE) % SA_R_MAX);
-}
-
-int read_counters(__u32 slot, struct sa_counters *sum)
-{
-	int ncpu = libbpf_num_possible_cpus(), fd, cpu, i;
-	struct sa_counters *v;
-	__u32 s, first = slot, last = slot;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return -1;
-	fd = open_pinned("sockaccel_stats");
-	if (fd < 0)
-		return -1;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v) {
-		close(fd);
-		return -1;
-	}
-	if (slot == (__u32)-1) {
-		first = 0;
-		last = SA_MAX_CGROUPS - 1;
-	}
-	for (s = first; s <= last; s++) {
-		if (bpf_map_lookup_elem(fd, &s, v))
-			continue;
-		for (cpu = 0; cpu < ncpu; cpu++)
-			for (i = 0; i < SA_C_MAX; i++)
-				sum->c[i] += v[cpu].c[i];
-	}
-	free(v);
-	close(fd);
-	return 0;
-}
-
-void kernel_flags_json(struct json *w, __u32 flags)
-{
-	json_start_object(w);
-	json_field_bool(w, "recv_waits_safely", flags & SA_KF_RECV_WAITS_SAFELY);
-	json_field_bool(w, "fionread_counts_redirected", flags & SA_KF_FIONREAD);
-	json_field_bool(w, "fionread_counts_tcp", flags & SA_KF_FIONREAD_STACK);
-	json_field_bool(w, "splice_reads_redirected", flags & SA_KF_SPLICE_READS_PSOCK);
-	json_field_bool(w, "rmem_counts_redirected", flags & SA_KF_RMEM_COUNTS_REDIRECTED);
-	json_field_str(w, "reads", flags & SA_KF_CORE_READS ? "probe_read" : "rdonly_cast");
-	json_field_str(w, "sk_msg_attach", flags & SA_KF_PROG_ATTACH ? "prog_attach" : "link");
-	json_field_bool(w, "ioctl_fixup", flags & SA_KF_IOCTL_FIXUP);
-	json_end(w);
-}
-
-void kernel_flags_describe(__u32 flags, FILE *f)
-{
-	bool waits = flags & SA_KF_RECV_WAITS_SAFELY, fion = flags & SA_KF_FIONREAD;
-	bool fion_stack = flags & SA_KF_FIONREAD_STACK, splice = flags & SA_KF_SPLICE_READS_PSOCK;
-	bool rmem = flags & SA_KF_RMEM_COUNTS_REDIRECTED, core = flags & SA_KF_CORE_READS;
-	bool prog_attach = flags & SA_KF_PROG_ATTACH, fixup = flags & SA_KF_IOCTL_FIXUP;
-
-	fprintf(f, "  kernel       blocking reads: %s\n",
-		waits ? "safe (tcp_bpf_recvmsg waits again after wakeups)"
-		      : "unsafe (tcp_bpf_recvmsg returns EAGAIN on wakeups): blocking sockets stay on TCP");
-	fprintf(f, "               FIONREAD on redirected bytes: %s; on bytes through TCP: %s\n",
-		fion ? "counted" : "not counted", fion_stack ? "counted" : "not counted");
-	fprintf(f, "               FIONREAD and SIOCATMARK answers: %s\n",
-		fixup ? "corrected by the guard to what TCP would say"
-		      : "cannot be corrected (bpf_probe_write_user refused: lockdown?): "
-			"programs that ask stay on TCP");
-	fprintf(f, "               sk_rmem_alloc counts redirected bytes: %s\n", rmem ? "yes" : "no");
-	fprintf(f, "               programs read peers with %s; sk_msg attached with %s\n",
-		core ? "probe reads (no bpf_rdonly_cast: 6.1)" : "bpf_rdonly_cast (direct loads)",
-		prog_attach ? "bpf_prog_attach (no sockmap links before 6.10)" : "a link");
-	fprintf(f, "               splice() from a socket: %s\n",
-		splice ? "reads redirected bytes (no splice guard needed)"
-		       : "does not read redirected bytes: splice readers stay on TCP (guard)");
-}
+#include "maps.h"
+#include "names.h"
 
 static void counters_json(struct json *w, const struct sa_counters *c)
 {
@@ -206,18 +43,6 @@ static void human_bytes(__u64 b, char *buf, size_t len)
 		i++;
 	}
 	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
-static unsigned int count_entries(int fd)
-{
-	struct sa_conn_key k, *prev = NULL;	/* the largest key counted */
-	unsigned int n = 0;
-
-	while (bpf_map_get_next_key(fd, prev, &k) == 0 && n < (1u << 25)) {
-		n++;
-		prev = &k;
-	}
-	return n;
 }
 
 static __u32 prog_id(const char *pin)
@@ -369,33 +194,32 @@ static void status_not_loaded(void)
 	json_end(&w);
 }
 
-int cmd_status(int argc, char **argv)
+static int cmd_status(int argc, char **argv)
 {
 	struct sa_config cfg = {};
 	struct sa_counters all;
 	struct bpf_map_info minfo = {};
 	__u32 mlen = sizeof(minfo);
-	int socks, cgs, n = 0;
+	int socks, cgs, n = 0, rc;
 	__u64 key, *prev = NULL;
 	unsigned int nsocks;
 	struct json w;
 
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-		return usage_status(), 0;
-	if (argc > 1)
-		return err_msg("unexpected argument '%s' (see: sockaccel status --help)", argv[1]), 1;
+	rc = opts_parse(&status_command, argc, argv, NULL, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (!is_loaded())
 		return status_not_loaded(), 0;
-	socks = open_pinned("sockaccel_socks");
-	cgs = open_pinned("sockaccel_cgroups");
+	socks = open_pinned(MAP_SOCKS);
+	cgs = open_pinned(MAP_CGROUPS);
 	if (socks < 0 || cgs < 0 || read_config(&cfg))
 		return err_errno(errno, "run: sockaccel unload, then load again",
 				 "pinned objects unreadable"), 1;
 	drop_caps();
 	bpf_obj_get_info_by_fd(socks, &minfo, &mlen);
-	nsocks = count_entries(socks);
+	nsocks = count_sockets(socks);
 	read_counters(-1, &all);
 	json_init(&w, stdout);
 	if (opt_json)
@@ -430,6 +254,13 @@ int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+const struct command status_command = {
+	.name = "status",
+	.summary = "what is loaded, attached, found by the kernel probe",
+	.run = cmd_status,
+	.usage = usage_status,
+};
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -437,15 +268,38 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* -w [SECONDS]: the interval (double); without -w, 0. */
+static int parse_interval(const char *s, void *field)
+{
+	double *interval = field;
+	char *end;
+
+	*interval = 1;
+	if (!s)
+		return 0;
+	*interval = strtod(s, &end);
+	if (*end || !(*interval > 0 && *interval <= 3600))
+		return err_msg("invalid interval '%s' (seconds, 0 < s <= 3600)", s);
+	return 0;
+}
+
+static const struct opt stats_opts[] = {
+	{ .short_name = 'w', .arg = OPT_OPTIONAL_ARG, .metavar = "SECONDS", .parse = parse_interval,
+	  .help = "rates per second every SECONDS (default 1) until\n"
+		  "Ctrl-C" },
+	{}
+};
+
 static void usage_stats(void)
 {
 	printf("Usage: sockaccel [-j] stats [-w [SECONDS]]\n"
 	       "\n"
 	       "Counter totals over every attached cgroup: sockets added, insert\n"
 	       "failures, messages and bytes redirected or passed to TCP, lookup misses,\n"
-	       "and why each pass happened. -w prints rates per second every SECONDS\n"
-	       "(default 1) until Ctrl-C. -j prints JSON.\n"
-	       "\n"
+	       "and why each pass happened. -j prints JSON.\n"
+	       "\n");
+	opts_help(stdout, stats_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel stats\n"
 	       "  sockaccel stats -w\n"
@@ -472,43 +326,16 @@ static void rates_json(const struct sa_counters *prev, const struct sa_counters 
 	json_end(&w);
 }
 
-int cmd_stats(int argc, char **argv)
+static int cmd_stats(int argc, char **argv)
 {
 	struct sa_counters prev, cur;
 	double interval = 0;
 	struct json w;
-	int i, c;
+	int i, rc;
 
-	if (argc > 1 && !strcmp(argv[1], "--help"))
-		return usage_stats(), 0;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt(argc, argv, "+w::jh")) != -1) {
-		switch (c) {
-		case 'w':
-			interval = 1;
-			if (!optarg && optind < argc && argv[optind][0] != '-')
-				optarg = argv[optind++];
-			if (optarg) {
-				char *end;
-
-				interval = strtod(optarg, &end);
-				if (*end || interval <= 0 || interval > 3600)
-					return err_msg("invalid interval '%s' (seconds, 0 < s <= 3600)", optarg), 1;
-			}
-			break;
-		case 'j':
-			opt_json = true;
-			break;
-		case 'h':
-			usage_stats();
-			return 0;
-		default:
-			return err_msg("unknown option (see: sockaccel stats --help)"), 1;
-		}
-	}
-	if (optind < argc)
-		return err_msg("unexpected argument '%s' (see: sockaccel stats --help)", argv[optind]), 1;
+	rc = opts_parse(&stats_command, argc, argv, &interval, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (!is_loaded())
@@ -524,13 +351,13 @@ int cmd_stats(int argc, char **argv)
 		const struct reason_group *g;
 
 		for (i = 0; i < SA_C_REASON_BASE; i++)
-			printf("%-18s %llu\n", counter_names[i], (unsigned long long)cur.c[i]);
+			printf("%-18s %llu\n", counter_name(i), (unsigned long long)cur.c[i]);
 		for (g = reason_groups; g->name; g++) {
 			/* "pass_reasons" -> "pass reasons:" */
 			printf("%.*s reasons:\n", (int)(strchr(g->name, '_') - g->name), g->name);
 			for (i = 1; i < SA_R_MAX; i++)
 				if (cur.c[g->base + i])
-					printf("  %-18s %llu\n", reason_names[i],
+					printf("  %-18s %llu\n", reason_name(i),
 					       (unsigned long long)cur.c[g->base + i]);
 		}
 		return 0;
@@ -560,3 +387,11 @@ int cmd_stats(int argc, char **argv)
 	}
 	return 0;
 }
+
+const struct command stats_command = {
+	.name = "stats",
+	.summary = "counter totals, or live rates with -w",
+	.run = cmd_stats,
+	.usage = usage_stats,
+	.opts = { { stats_opts, 0 } },
+};

@@ -17,6 +17,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "common.h"
+#include "maps.h"
+#include "names.h"
 
 static volatile sig_atomic_t stop;
 
@@ -36,24 +38,6 @@ static void fmt_endpoint(const __u32 *ip6, __u16 port, char *buf, size_t len)
 		inet_ntop(AF_INET6, ip6, a, sizeof(a));
 		snprintf(buf, len, "[%s]:%u", a, port);
 	}
-}
-
-static const char *event_name(__u32 t)
-{
-	switch (t) {
-	case SA_EV_ACCELERATED: return "accelerated";
-	case SA_EV_PASSED: return "passed";
-	case SA_EV_CLOSED: return "closed";
-	case SA_EV_LEFT: return "left";
-	case SA_EV_USE_LEARNED: return "use_learned";
-	case SA_EV_READER_SWITCH: return "reader_switch";
-	case SA_EV_READER_KILL: return "reader_kill";
-	case SA_EV_URGENT: return "urgent";
-	case SA_EV_SOCKOPT: return "sockopt";
-	case SA_EV_JOINED: return "joined";
-	case SA_EV_REJOINED: return "rejoined";
-	}
-	return "unknown";
 }
 
 /* An event about a reader (use learned, reader switched or killed, ...). */
@@ -174,6 +158,24 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* --duration SECONDS: a double, 0 without it. */
+static int parse_duration(const char *s, void *field)
+{
+	double *duration = field;
+	char *end;
+
+	*duration = strtod(s, &end);
+	if (*end || !(*duration > 0))
+		return err_msg("invalid --duration '%s'", s);
+	return 0;
+}
+
+static const struct opt trace_opts[] = {
+	{ .name = "duration", .arg = OPT_ARG, .metavar = "SECONDS", .parse = parse_duration,
+	  .help = "stop after SECONDS (default: at Ctrl-C)" },
+	{}
+};
+
 static void usage_trace(void)
 {
 	printf("Usage: sockaccel [-j] trace [--duration SECONDS]\n"
@@ -182,7 +184,9 @@ static void usage_trace(void)
 	       "passed (with the reason), left, closed (with bytes sent each way).\n"
 	       "Tracing is switched on while this runs and off when it ends (Ctrl-C or\n"
 	       "--duration); no per-message cost either way.\n"
-	       "\n"
+	       "\n");
+	opts_help(stdout, trace_opts);
+	printf("\n"
 	       "Examples:\n"
 	       "  sockaccel trace\n"
 	       "  sockaccel -j trace --duration 10\n");
@@ -247,31 +251,21 @@ static void trace_session_leave(int fd)
 	close(fd);
 }
 
-int cmd_trace(int argc, char **argv)
+static int cmd_trace(int argc, char **argv)
 {
 	struct ring_buffer *rb = NULL;
 	double duration = 0;
 	struct timespec start, now;
-	int fd, i, ret = 1, session = -1;
+	int fd, ret = 1, session = -1, rc;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return usage_trace(), 0;
-		if (!strcmp(argv[i], "--duration") && i + 1 < argc) {
-			char *end;
-
-			duration = strtod(argv[++i], &end);
-			if (*end || duration <= 0)
-				return err_msg("invalid --duration '%s'", argv[i]), 1;
-			continue;
-		}
-		return err_msg("unexpected argument '%s' (see: sockaccel trace --help)", argv[i]), 1;
-	}
+	rc = opts_parse(&trace_command, argc, argv, &duration, NULL);
+	if (rc != OPTS_OK)
+		return opts_exit(rc);
 	if (require_caps())
 		return 1;
 	if (!is_loaded())
 		return err_msg("not loaded (hint: sudo ./load.sh CGROUP_DIR)"), 1;
-	fd = open_pinned("sockaccel_events");
+	fd = open_pinned(MAP_EVENTS);
 	if (fd < 0)
 		return err_errno(errno, NULL, "cannot open event ring buffer"), 1;
 	rb = ring_buffer__new(fd, on_event, NULL, NULL);
@@ -307,3 +301,11 @@ out:
 	close(fd);
 	return ret;
 }
+
+const struct command trace_command = {
+	.name = "trace",
+	.summary = "print connection events until Ctrl-C",
+	.run = cmd_trace,
+	.usage = usage_trace,
+	.opts = { { trace_opts, 0 } },
+};

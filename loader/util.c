@@ -20,7 +20,10 @@
 #include <bpf/libbpf.h>
 #include <sys/capability.h>
 #include "common.h"
+#include "maps.h"
 
+bool opt_verbose;
+bool opt_json;
 /* "FILE:LINE: " while a config file is read (config.c), else "". */
 const char *err_context = "";
 bool opt_dry_run;
@@ -526,6 +529,16 @@ static int pid_cgroup_dir(const char *pid_s, char *out, size_t len)
 	return 0;
 }
 
+/* Where attach, detach and policy take their cgroup from (struct cgroup_args). */
+const struct opt cgroup_opts[] = {
+	{ .name = "cgroup", .short_name = 'c', .arg = OPT_ARG, .metavar = "DIR",
+	  .offset = offsetof(struct cgroup_args, cgroup), .help = "a cgroup v2 directory" },
+	{ .name = "pid", .short_name = 'p', .arg = OPT_ARG, .metavar = "PID",
+	  .offset = offsetof(struct cgroup_args, pid),
+	  .help = "the cgroup v2 of process PID (from /proc/PID/cgroup)" },
+	{}
+};
+
 /* A cgroup v2 directory from --cgroup DIR or --pid PID, and its id. */
 int resolve_cgroup(const char *dir, const char *pid, char *path, size_t len, __u64 *id)
 {
@@ -593,67 +606,6 @@ bool getenv_flag(const char *name)
 	return v && v[0] == '1' && !v[1];
 }
 
-/*
- * SOCKACCEL_PIN_ROOT runs an independent instance (its own programs and
- * maps) beside the default one, e.g. for experiments next to a live setup.
- */
-const char *pin_root(void)
-{
-	const char *r = getenv("SOCKACCEL_PIN_ROOT");
-
-	return r && *r ? r : SA_PIN_ROOT;
-}
-
-int pin_path(char *buf, size_t len, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", pin_root(), name);
-
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/*
- * What sockaccel learned (sockaccel_exes) and the operator chose per
- * executable (sockaccel_exe_policy) live beside the pin root, not in it:
- * unload removes the pin root, and a reload must not forget which
- * programs read sockets with splice(). <pin root>-state, or
- * SOCKACCEL_STATE_ROOT.
- */
-const char *state_root(void)
-{
-	static char buf[PATH_MAX];
-	const char *r = getenv("SOCKACCEL_STATE_ROOT");
-
-	/* Set where the two are mount points of their own (deploy/). */
-	if (r && *r)
-		return r;
-	snprintf(buf, sizeof(buf), "%s-state", pin_root());
-	return buf;
-}
-
-bool is_state_map(const char *name)
-{
-	return !strcmp(name, "sockaccel_exes") || !strcmp(name, "sockaccel_exe_policy");
-}
-
-int pin_path_of_map(char *buf, size_t len, const char *name)
-{
-	int n;
-
-	if (!is_state_map(name))
-		return pin_path(buf, len, name);
-	n = snprintf(buf, len, "%s/%s", state_root(), name);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-int open_pinned_map(const char *name)
-{
-	char p[PATH_MAX];
-
-	if (pin_path_of_map(p, sizeof(p), name))
-		return -1;
-	return bpf_obj_get(p);
-}
-
 /* libbpf attaches tracepoints by their ids under tracefs. */
 int ensure_tracefs(void)
 {
@@ -671,24 +623,6 @@ int ensure_tracefs(void)
 		return err_msg("kernel has no syscall tracepoints (hint: CONFIG_FTRACE_SYSCALLS)");
 	info_msg("mounted tracefs at /sys/kernel/tracing");
 	return 0;
-}
-
-int open_pinned(const char *name)
-{
-	char p[PATH_MAX];
-
-	if (pin_path(p, sizeof(p), name))
-		return -1;
-	return bpf_obj_get(p);
-}
-
-bool is_loaded(void)
-{
-	char p[PATH_MAX];
-
-	/* Pinned last by a load, with or without a sockmap link. */
-	pin_path(p, sizeof(p), PIN_PROG_SK_MSG);
-	return access(p, F_OK) == 0;
 }
 
 /* "4M", "65536", "1G": bytes. */
