@@ -34,7 +34,7 @@ if command -v man > /dev/null; then
 	done
 	check "the man page documents every command${missing:+ (missing:$missing)}" [ -z "$missing" ]
 	SOCKACCEL_PIN_ROOT=$SOCKACCEL_PIN_ROOT "$SA" load > /dev/null || die "load failed"
-	names=$("$SA" -j stats | python3 -c 'import json, sys; d = json.load(sys.stdin); print(" ".join([k for k in d if k != "pass_reasons"] + list(d["pass_reasons"])))')
+	names=$("$SA" -j stats | python3 -c 'import json, sys; d = json.load(sys.stdin); groups = [k for k in d if k.endswith("_reasons")]; print(" ".join([k for k in d] + list(d["pass_reasons"])))')
 	"$SA" unload --forget > /dev/null
 	missing=
 	for n in $names; do grep -qw "$n" <<< "$page" || missing="$missing $n"; done
