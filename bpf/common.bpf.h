@@ -306,6 +306,12 @@ static __always_inline void sa_count(__u32 slot, __u32 counter, __u64 n)
 {
 	struct sa_counters *c = bpf_map_lookup_elem(&sockaccel_stats, &slot);
 
+	/*
+	 * Keep the bound on the register that indexes: clang may otherwise
+	 * prove it from a reason's range and drop it, and 6.1's verifier
+	 * cannot follow (an index computed before its operand's check).
+	 */
+	barrier_var(counter);
 	if (c && counter < SA_C_MAX)
 		c->c[counter] += n;	/* per-CPU: no atomics needed */
 }

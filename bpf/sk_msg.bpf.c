@@ -511,7 +511,9 @@ struct drain_wait {
 
 static long drain_step(__u32 i, struct drain_wait *w)
 {
-	__u32 copied = SA_RD_ONCE(w->peer, copied_seq);
+	/* A local first: CO-RE relocates the kernel struct, not ours. */
+	struct tcp_sock *peer = w->peer;
+	__u32 copied = SA_RD_ONCE(peer, copied_seq);
 	__u64 now = bpf_ktime_get_ns();
 
 	if (copied == w->target)
