@@ -89,6 +89,43 @@ static __always_inline __u32 segment_tuple(struct __sk_buff *skb, struct bpf_soc
 }
 
 /*
+ * A thread asleep in a call on this socket: sk_wait_event() (recv()'s
+ * sk_wait_data(), send()'s sk_stream_wait_memory(), tcp_bpf's
+ * tcp_msg_wait_data()) queues woken_wake_function() on the socket's wait
+ * queue; epoll, poll and select queue others. A thread that entered
+ * recv() while the socket was blocking sleeps in tcp_recvmsg(), which a
+ * join would not make it leave: redirected bytes wake it, it finds
+ * sk_receive_queue empty and sleeps again. So no join while one sleeps.
+ * The walk is bounded; a longer queue counts as a sleeper.
+ */
+extern const void woken_wake_function __ksym;
+#define SA_WAITERS_MAX		8
+
+static __always_inline bool thread_asleep_on(struct tcp_sock *tp)
+{
+	struct sock *sk = sa_sk(tp);
+	struct socket_wq *wq = BPF_CORE_READ(sk, sk_wq);
+	struct list_head *head, *pos;
+	int i;
+
+	if (!wq)
+		return false;
+	head = &wq->wait.head;
+	pos = BPF_CORE_READ(wq, wait.head.next);
+	for (i = 0; i < SA_WAITERS_MAX; i++) {
+		struct wait_queue_entry *e;
+
+		if (!pos || pos == head)
+			return false;
+		e = container_of(pos, struct wait_queue_entry, entry);
+		if ((unsigned long)BPF_CORE_READ(e, func) == (unsigned long)&woken_wake_function)
+			return true;
+		pos = BPF_CORE_READ(pos, next);
+	}
+	return true;
+}
+
+/*
  * Its own side: what decide_connection() checks, read live. SA_R_NONE if
  * it may join; a reason sa_may_join_later() accepts if it may later.
  * Blocking: as at establishment, tcp_bpf_recvmsg() is unsafe for blocking
@@ -103,6 +140,8 @@ static __always_inline __u32 own_side_ok(struct tcp_sock *tp, struct sa_sock_sta
 	if (nb < 0)
 		return SA_R_LISTENER_BLOCKING;
 	if (nb == 0 && !(cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY))
+		return SA_R_BLOCKING;
+	if (thread_asleep_on(tp))
 		return SA_R_BLOCKING;
 	if (SA_RD_BITS(tp, repair))
 		return SA_R_REPAIR;
