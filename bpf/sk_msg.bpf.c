@@ -609,7 +609,7 @@ static __always_inline void note_small_write(struct sa_sock_state *st, __u32 siz
 	if (unread > 0)
 		st->small_behind++;
 	if (st->small_msgs >= SA_SMALL_WINDOW) {
-		if (4 * st->small_behind >= 3 * st->small_msgs)
+		if (SA_SMALL_BEHIND_DEN * st->small_behind >= SA_SMALL_BEHIND_NUM * st->small_msgs)
 			request_leave(st, SA_R_SMALL_STREAM);
 		st->small_msgs = 0;
 		st->small_behind = 0;

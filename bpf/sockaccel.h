@@ -125,8 +125,9 @@ struct sa_listener {
 	struct sa_exe_key exe;	/* who called listen(): its children's reader */
 	__u32 flags;		/* host byte order: SA_LF_* */
 	__u32 pad2;		/* zero */
-	__u32 avg_msgs;		/* host byte order: EWMA (1/8) of messages each
-				 * closed socket sent, x16 fixed point */
+	__u32 avg_msgs;		/* host byte order: EWMA (1/SA_AVG_WEIGHT) of
+				 * messages each closed socket sent, fixed point
+				 * (SA_AVG_ONE) */
 	__u32 samples;		/* host byte order: closed sockets seen (saturates) */
 	__u32 skipped;		/* host byte order: connections left on TCP */
 	__u32 pad;		/* zero */
@@ -136,6 +137,8 @@ struct sa_listener {
 #define SA_LF_EXE_UNKNOWN	(1u << 1)  /* listen() by PID 1 (socket activation):
 					    * the program that accepts is unknown */
 #define SA_SHORT_MSGS		4	/* fewer on average: short connections */
+#define SA_AVG_ONE		16	/* sa_listener.avg_msgs: x16 fixed point */
+#define SA_AVG_WEIGHT		8	/* ...an EWMA giving each close 1/8 */
 #define SA_SHORT_MIN_SAMPLES	16	/* before judging a port */
 #define SA_SHORT_SAMPLE_EVERY	32	/* still insert one in this many */
 
@@ -161,6 +164,9 @@ struct sa_listener {
  */
 #define SA_SMALL_MSG		4096	/* bytes: a "small" message */
 #define SA_SMALL_WINDOW		1024	/* small messages per decision */
+/* Leave when at least 3/4 of a window found the reader behind. */
+#define SA_SMALL_BEHIND_NUM	3
+#define SA_SMALL_BEHIND_DEN	4
 
 /*
  * Waiting for the peer's socket lock (sk_msg.bpf.c, wait_for_peer_lock()):

@@ -192,7 +192,7 @@ static __always_inline bool short_connections(struct bpf_sock_ops *skops,
 	listen_key(skops, remote_port, &k);
 	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
 	if (!l || l->samples < SA_SHORT_MIN_SAMPLES ||
-	    l->avg_msgs >= SA_SHORT_MSGS * 16)
+	    l->avg_msgs >= SA_SHORT_MSGS * SA_AVG_ONE)
 		return false;
 	return l->skipped++ % SA_SHORT_SAMPLE_EVERY != 0;
 }
@@ -203,13 +203,14 @@ static __always_inline void account_listener(struct bpf_sock_ops *skops,
 {
 	struct sa_listen_key k;
 	struct sa_listener *l;
-	__u32 sample = st->msgs > 0xffff ? 0xffff * 16 : st->msgs * 16;
+	__u32 sample = (st->msgs > 0xffff ? 0xffff : st->msgs) * SA_AVG_ONE;
 
 	listen_key(skops, st->key.role == SA_ROLE_SERVER ? st->local_port : st->remote_port, &k);
 	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
 	if (!l)
 		return;
-	l->avg_msgs = l->samples ? l->avg_msgs - l->avg_msgs / 8 + sample / 8 : sample;
+	l->avg_msgs = l->samples ? l->avg_msgs - l->avg_msgs / SA_AVG_WEIGHT + sample / SA_AVG_WEIGHT
+				 : sample;
 	if (l->samples < 0xffffffff)
 		l->samples++;
 }
