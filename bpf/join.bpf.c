@@ -22,7 +22,8 @@
  * Each segment costs a header parse and one array read unless its
  * destination port has a candidate (sockaccel_join_ports); then a socket
  * lookup (bpf_sk_lookup_tcp(), in this netns) and its state. A candidate
- * is looked at again no sooner than SA_JOIN_RECHECK_NS later.
+ * is looked at again no sooner than SA_JOIN_RECHECK_NS later, doubling up
+ * to SA_JOIN_RECHECK_MAX_NS, and gives up after SA_JOIN_PATIENCE_NS.
  *
  * Only the socket the segment is for joins here; its peer joins on a
  * segment that arrives for it (the ACK of this one, or the reply), so
@@ -41,8 +42,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define SA_ETH_P_IP		0x0800
 #define SA_ETH_P_IPV6		0x86DD
 #define SA_IPPROTO_TCP		6
-/* A candidate that cannot join yet is looked at again this much later. */
-#define SA_JOIN_RECHECK_NS	(1000 * 1000ull)
 
 /* The tuple bpf_sk_lookup_tcp() wants for this segment, and its port. */
 static __always_inline __u32 segment_tuple(struct __sk_buff *skb, struct bpf_sock_tuple *t,
@@ -127,7 +126,7 @@ static __always_inline bool thread_asleep_on(struct tcp_sock *tp)
 
 /*
  * Its own side: what decide_connection() checks, read live. SA_R_NONE if
- * it may join; a reason sa_may_join_later() accepts if it may later.
+ * it may join; a reason sa_join_may_wait() accepts if it may later.
  * Blocking: as at establishment, tcp_bpf_recvmsg() is unsafe for blocking
  * readers. No file yet: a passive child before accept().
  */
@@ -316,8 +315,12 @@ static __always_inline void consider(struct bpf_sock *sk, const struct sa_config
 		join(sk, st, own, cfg, slot, cgroup_id);
 		return;
 	}
-	if (sa_may_join_later(r) || r == SA_R_PEER_NOT_ACCEPTED) {
-		st->join_after_ns = now + SA_JOIN_RECHECK_NS;
+	if (sa_join_may_wait(r) && now < st->join_deadline_ns) {
+		if (!st->join_recheck_ns)
+			st->join_recheck_ns = SA_JOIN_RECHECK_NS;
+		st->join_after_ns = now + st->join_recheck_ns;
+		if (st->join_recheck_ns < SA_JOIN_RECHECK_MAX_NS)
+			st->join_recheck_ns *= 2;
 		return;
 	}
 	sa_give_up_joining(st, own);

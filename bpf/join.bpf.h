@@ -22,11 +22,29 @@
 
 #include "common.bpf.h"
 
-/* Pass reasons at establishment that can go away: the socket may join. */
+/*
+ * Pass reasons at establishment that can go away: the socket may join. Not
+ * a blocking client: programs that connect blocking read blocking (netperf,
+ * plain Python); the converse, a nonblocking connect() then blocking I/O,
+ * is the common switch. A child of a blocking listener is made nonblocking
+ * after accept() by PostgreSQL, libevent servers and many more.
+ */
 static __always_inline bool sa_may_join_later(__u32 reason)
 {
+	return reason == SA_R_LISTENER_BLOCKING || reason == SA_R_PROBATION ||
+	       reason == SA_R_PEER_NOT_JOINED;
+}
+
+/*
+ * Why a candidate cannot join *yet*, as the join hook finds it: its mode or
+ * its peer's (blocking, not accepted yet), a reader on probation, a peer
+ * not in. Anything else is final: it gives up.
+ */
+static __always_inline bool sa_join_may_wait(__u32 reason)
+{
 	return reason == SA_R_BLOCKING || reason == SA_R_LISTENER_BLOCKING ||
-	       reason == SA_R_PROBATION || reason == SA_R_PEER_NOT_JOINED;
+	       reason == SA_R_PEER_NOT_ACCEPTED || reason == SA_R_PROBATION ||
+	       reason == SA_R_PEER_NOT_JOINED;
 }
 
 /*
@@ -66,8 +84,12 @@ static __always_inline void sa_become_candidate(struct sa_sock_state *st, struct
 {
 	__u32 old;
 
+	__u64 now = bpf_ktime_get_ns();
+
 	st->out_reason = reason;
-	st->join_after_ns = bpf_ktime_get_ns() + wait_ns;
+	st->join_after_ns = now + wait_ns;
+	st->join_recheck_ns = 0;
+	st->join_deadline_ns = now + wait_ns + SA_JOIN_PATIENCE_NS;
 	if (rec)
 		__sync_fetch_and_or(&rec->flags, SA_RF_CANDIDATE);
 	old = __sync_fetch_and_or(&st->flags, SA_SF_CANDIDATE);

@@ -215,6 +215,15 @@ struct sa_listener {
  * (peer_not_joined) and leaves after this long if the peer has not joined.
  */
 #define SA_JOIN_GRACE_NS	(200 * 1000 * 1000ull)
+/*
+ * A candidate that cannot join yet is looked at again after 1 ms, then
+ * twice as long each time up to 1 s, and gives up after 10 s: a server
+ * that makes its accepted sockets nonblocking does so at once, and each
+ * candidate costs a socket lookup per segment of its port.
+ */
+#define SA_JOIN_RECHECK_NS	(1000 * 1000ull)
+#define SA_JOIN_RECHECK_MAX_NS	(1000 * 1000 * 1000ull)
+#define SA_JOIN_PATIENCE_NS	(10 * 1000 * 1000 * 1000ull)
 /* Local ports with candidates (sockaccel_join_ports). */
 #define SA_PORTS		65536
 
@@ -235,6 +244,9 @@ struct sa_sock_state {
 	__u64 inserted_ns;	/* host byte order: bpf_ktime_get_ns() at insertion
 				 * (establishment or join) */
 	__u64 join_after_ns;	/* host byte order: a candidate joins no earlier */
+	__u64 join_recheck_ns;	/* host byte order: the wait after its next failed
+				 * check (SA_JOIN_RECHECK_NS, doubling) */
+	__u64 join_deadline_ns;	/* host byte order: it gives up after this */
 	__u64 rejoin_backoff_ns;/* host byte order: the wait after its next leave */
 	__u64 passed_run;	/* host byte order: bytes passed since the last
 				 * redirect (sa_config.stay_limit) */
