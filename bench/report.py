@@ -468,6 +468,10 @@ def describe(c):
         return f"connect+64 B req/resp+close, {c['cpus']} CPU"
     if c["mode"] == "redis":
         return f"redis-benchmark -P {c['pipeline']}"
+    if c["mode"] == "pgbench":
+        script = {"select": "-S (select only)", "tpcb": "TPC-B-like"}.get(c.get("script"),
+                                                                          c.get("script"))
+        return f"PostgreSQL, pgbench {script}, {c['conns']} clients, scale 2"
     return c["cell"]
 
 
