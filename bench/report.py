@@ -4,6 +4,8 @@
 
   report.py machine OUT.json KEY=VALUE...        machine/config record
   report.py record RAW.jsonl KEY=VALUE...        append one run, print a summary
+  report.py pgbench OUT.json STDOUT LOGDIR KEY=VALUE...
+                                                 one pgbench run as a JSON result
   report.py report DIR                           results.md, results.json, chart.svg
 
 A run record holds the cell, variant, repetition, the sabench (or
@@ -17,8 +19,10 @@ import statistics
 import sys
 import time
 
-VARIANTS = ("plain", "sockaccel", "unix")
-VNAME = {"plain": "plain TCP", "sockaccel": "sockaccel", "unix": "AF_UNIX"}
+VARIANTS = ("plain", "sockaccel", "unix", "nohook")
+VNAME = {"plain": "plain TCP", "sockaccel": "sockaccel", "unix": "AF_UNIX",
+         "nohook": "sockaccel without join hook"}
+MAIN = ("plain", "sockaccel", "unix")   # the columns of the main table
 
 
 def kv(args):
@@ -130,6 +134,45 @@ def parse_redis_csv(path):
     return out
 
 
+def cmd_pgbench(out, stdout, logdir, args):
+    """pgbench's stdout (tps) and per-transaction logs (-l: the third
+    field is the transaction's latency in us) as one JSON result."""
+    d = kv(args)
+    res = {"tool": "pgbench", "mode": "pgbench", "transport": "tcp4",
+           "script": d.get("script"), "size": 0, "conns": int(d.get("clients", 0)), "cpus": 0,
+           "ok": False}
+    tps = None
+    try:
+        with open(stdout) as f:
+            for line in f:
+                if line.startswith("tps = "):
+                    tps = float(line.split()[2])
+    except (OSError, ValueError, IndexError):
+        pass
+    lat = []
+    try:
+        for name in sorted(os.listdir(logdir)):
+            with open(os.path.join(logdir, name)) as f:
+                for line in f:
+                    p = line.split()
+                    if len(p) >= 3:
+                        lat.append(int(p[2]))
+    except (OSError, ValueError):
+        pass
+    lat.sort()
+
+    def pct(q):
+        i = max(0, min(len(lat) - 1, math.ceil(q / 100 * len(lat)) - 1))
+        return lat[i] / 1e3
+    if tps is not None and lat and d.get("rc", "0") == "0":
+        res.update({"ok": True, "tps": tps, "transactions": len(lat),
+                    "lat_p50_ms": pct(50), "lat_p99_ms": pct(99)})
+    else:
+        res["error"] = f"pgbench exit {d.get('rc')}, tps {tps}, {len(lat)} logged transactions"
+    with open(out, "w") as f:
+        f.write(json.dumps(res) + "\n")
+
+
 def fmt_bytes(n):
     for u in ("B", "KB", "MB", "GB"):
         if abs(n) < 1000:
@@ -143,6 +186,8 @@ def cmd_record(raw, args):
     rec = {"cell": d["cell"], "variant": d["variant"], "rep": int(d["rep"]),
            "kind": d.get("kind", "sabench"), "rc": int(d.get("rc", 0)),
            "wall_s": float(d.get("wall", 0)), "ts": time.time()}
+    if d.get("desc"):
+        rec["desc"] = d["desc"]
     if rec["kind"] == "redis":
         res = parse_redis_csv(d["out"])
         rec["result"] = {"ok": bool(res) and rec["rc"] == 0, "tests": res,
@@ -163,7 +208,7 @@ def cmd_record(raw, args):
             res["ok"] = False
             res["error"] = f"exit {rec['rc']}"
         rec["result"] = res
-    if d["variant"] == "sockaccel":
+    if d["variant"] in ("sockaccel", "nohook"):
         a = cg_counters(load_json(d.get("before", ""), None), d.get("cgpath"), d.get("cgid"))
         b = cg_counters(load_json(d.get("after", ""), None), d.get("cgpath"), d.get("cgid"))
         rec["attached"] = a is not None and b is not None
@@ -186,9 +231,13 @@ def cmd_record(raw, args):
         s = f"{r['mb_per_s']:.1f} MB/s, {r['cpu_s_per_gb']:.2f} CPU s/GB"
     elif r["mode"] == "rr":
         s = f"p50 {r['lat_p50_us']:.1f} us, p99 {r['lat_p99_us']:.1f} us, {r['ops_per_s']:.0f}/s"
+    elif r["mode"] == "pgbench":
+        s = f"{r['tps']:.0f} tps, p50 {r['lat_p50_ms']:.3f} ms, p99 {r['lat_p99_ms']:.3f} ms"
+    elif r["mode"] == "xfer":
+        s = f"{r['mb_per_s']:.1f} MB/s ({r['elapsed_s']:.2f} s)"
     else:
         s = f"{r['ops_per_s']:.0f} conn/s, p50 {r['lat_p50_us']:.1f} us"
-    if d["variant"] == "sockaccel":
+    if d["variant"] in ("sockaccel", "nohook"):
         sa = rec.get("sa")
         if rec.get("sa_inconsistent"):
             s += "  [counters went backwards during the run: not counted]"
@@ -198,7 +247,11 @@ def cmd_record(raw, args):
             red, pas = sa.get("bytes_redirected", 0), sa.get("bytes_passed", 0)
             tot = red + pas
             share = 100.0 * red / tot if tot else 0.0
-            s += f"  [redirected {fmt_bytes(red)}, passed {fmt_bytes(pas)}: {share:.1f}% fast path]"
+            s += f"  [redirected {fmt_bytes(red)}, passed {fmt_bytes(pas)}: {share:.1f}% fast path"
+            j, rj = sa.get("socks_joined", 0), sa.get("socks_rejoined", 0)
+            if j or rj or sa.get("join_checks", 0):
+                s += f"; joined {j}, rejoined {rj}, join checks {sa.get('join_checks', 0)}"
+            s += "]"
     elif "tcp_out_segs" in r and r.get("ok") and d["variant"] == "plain":
         s += f"  [{r['tcp_out_segs']} TCP segs]"
     print(s)
@@ -216,6 +269,11 @@ def metrics_for(mode):
     if mode == "crr":
         return [("ops_per_s", "conn/s", True), ("lat_p50_us", "p50 us", False),
                 ("lat_p99_us", "p99 us", False)]
+    if mode == "pgbench":
+        return [("tps", "TPS", True), ("lat_p50_ms", "p50 ms", False),
+                ("lat_p99_ms", "p99 ms", False)]
+    if mode == "xfer":
+        return [("mb_per_s", "MB/s", True)]
     return []
 
 
@@ -297,6 +355,8 @@ def sa_share(runs):
     red = pas = 0
     detached = 0
     reasons = {}
+    joins = {"socks_joined": 0, "socks_rejoined": 0, "join_checks": 0, "sender_pauses": 0,
+             "drain_waits": 0, "drain_wait_ok": 0}
     for r in runs:
         sa = r.get("sa")
         if sa is None:
@@ -307,10 +367,12 @@ def sa_share(runs):
         for k, v in (sa.get("pass_reasons") or {}).items():
             if v:
                 reasons[k] = reasons.get(k, 0) + v
+        for k in joins:
+            joins[k] += sa.get(k, 0)
     tot = red + pas
     return {"bytes_redirected": red, "bytes_passed": pas,
             "redirected_share": (red / tot) if tot else None,
-            "pass_reasons": reasons, "runs_without_counters": detached}
+            "pass_reasons": reasons, "runs_without_counters": detached, "joins": joins}
 
 
 def summarize_sabench(cell):
@@ -320,6 +382,10 @@ def summarize_sabench(cell):
     res0 = any_run["result"]
     mode = res0["mode"]
     info = {"mode": mode, "size": res0["size"], "conns": res0["conns"], "cpus": res0["cpus"],
+            "tool": res0.get("tool"), "io": res0.get("io"), "script": res0.get("script"),
+            "desc": any_run.get("desc"), "variants": [v for v in VARIANTS
+                                                      if cell["runs"].get(v) or
+                                                      cell["failed"].get(v)],
             "metrics": {}}
     mlist = metrics_for(mode) + [("cpu_s_per_gb", "CPU s/GB", False),
                                  ("cpu_us_per_op", "CPU us/op", False)]
@@ -333,6 +399,8 @@ def summarize_sabench(cell):
             m["spread"][v] = spread(xs)
         m["sockaccel_vs_plain"] = ratio(m["median"]["sockaccel"], m["median"]["plain"])
         m["unix_vs_plain"] = ratio(m["median"]["unix"], m["median"]["plain"])
+        m["nohook_vs_plain"] = ratio(m["median"]["nohook"], m["median"]["plain"])
+        m["sockaccel_vs_nohook"] = ratio(m["median"]["sockaccel"], m["median"]["nohook"])
         info["metrics"][key] = m
     # Machine-wide busy CPU (includes kworkers/softirq, and anybody else).
     hb = {}
@@ -356,6 +424,8 @@ def summarize_sabench(cell):
     info["tcp_out_segs"] = {v: med([r["result"].get("tcp_out_segs") for r in
                                     cell["runs"].get(v, [])]) for v in VARIANTS}
     info["sockaccel_counters"] = sa_share(cell["runs"].get("sockaccel", []))
+    if cell["runs"].get("nohook"):
+        info["nohook_counters"] = sa_share(cell["runs"]["nohook"])
     return info
 
 
@@ -385,6 +455,8 @@ def summarize_redis(cell):
 
 
 def describe(c):
+    if c.get("desc"):
+        return c["desc"]
     if c["mode"] == "stream":
         w = human_size(c["size"])
         if c["conns"] > 1:
@@ -396,6 +468,10 @@ def describe(c):
         return f"connect+64 B req/resp+close, {c['cpus']} CPU"
     if c["mode"] == "redis":
         return f"redis-benchmark -P {c['pipeline']}"
+    if c["mode"] == "pgbench":
+        script = {"select": "-S (select only)", "tpcb": "TPC-B-like"}.get(c.get("script"),
+                                                                          c.get("script"))
+        return f"PostgreSQL, pgbench {script}, {c['conns']} clients, scale 2"
     return c["cell"]
 
 
@@ -418,6 +494,10 @@ def primary(c):
         key = "lat_p50_us"
     elif c["mode"] == "crr":
         key = "ops_per_s"
+    elif c["mode"] == "pgbench":
+        key = "tps"
+    elif c["mode"] == "xfer":
+        key = "mb_per_s"
     else:
         key = next(iter(ms))
     m = ms[key]
@@ -456,6 +536,8 @@ def write_md(path, machine, cells, raw_count, wall):
     if ks:
         L.append(f"- sockaccel kernel probe: {json.dumps(ks.get('kernel'))}, backlog_limit "
                  f"{ks.get('backlog_limit')}")
+    if m.get("join_hook"):
+        L.append(f"- {m['join_hook']}")
     L.append("- values are medians over the repetitions; variants were interleaved "
              "(plain, sockaccel, AF_UNIX, rotating order) within every cell.")
     L.append("- ratios are variant / plain TCP of the same metric: for MB/s, conn/s, trans/s, "
@@ -477,10 +559,11 @@ def write_md(path, machine, cells, raw_count, wall):
             keys.append("cpu_s_per_gb")
         elif c["mode"] in ("rr", "crr"):
             keys.append("cpu_us_per_op")
+        shown = [v for v in MAIN if c["mode"] != "redis" and v in c.get("variants", MAIN)] \
+            if c["mode"] != "redis" else ["plain", "sockaccel"]
         for i, k in enumerate(keys):
             mm = c["metrics"][k]
-            sp = "/".join(f_pct(mm["spread"].get(v)) for v in VARIANTS
-                          if not (c["mode"] == "redis" and v == "unix"))
+            sp = "/".join(f_pct(mm["spread"].get(v)) for v in shown)
             name = f"**{c['cell']}**<br>{describe(c)}" if i == 0 else ""
             fp = fast_path_text(c) if i == 0 else ""
             L.append(f"| {name} | {mm['label']} | {f_val(mm['median']['plain'])} | "
@@ -511,9 +594,12 @@ def write_md(path, machine, cells, raw_count, wall):
              "redirected vs passed to TCP (counters of the benchmark's own attached cgroup), "
              "pass reasons, and the median TcpOutSegs of the namespace per run (plain TCP vs "
              "sockaccel; handshakes and FINs are a few segments per connection).\n")
+    L.append("Joined / rejoined: sockets the join hook inserted after establishment / "
+             "that came back after leaving (summed over the runs; sender pauses and drain "
+             "waits in results.json).\n")
     L.append("| cell | bytes redirected | bytes passed | redirected share | pass reasons | "
-             "TCP segs/run plain | TCP segs/run sockaccel |")
-    L.append("|---|---:|---:|---:|---|---:|---:|")
+             "joined / rejoined | TCP segs/run plain | TCP segs/run sockaccel |")
+    L.append("|---|---:|---:|---:|---|---:|---:|---:|")
     for c in cells:
         sc = c.get("sockaccel_counters") or {}
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(sc.get("pass_reasons", {}).items(),
@@ -522,9 +608,38 @@ def write_md(path, machine, cells, raw_count, wall):
             reasons += (f" ({sc['runs_without_counters']} run(s) without valid counters: "
                         f"cgroup detached or counters reset by someone else)")
         segs = c.get("tcp_out_segs") or {}
+        jn = sc.get("joins") or {}
         L.append(f"| {c['cell']} | {fmt_bytes(sc.get('bytes_redirected', 0))} | "
                  f"{fmt_bytes(sc.get('bytes_passed', 0))} | {f_pct(sc.get('redirected_share'))} "
-                 f"| {reasons} | {f_val(segs.get('plain'))} | {f_val(segs.get('sockaccel'))} |")
+                 f"| {reasons} | {jn.get('socks_joined', 0)} / {jn.get('socks_rejoined', 0)} "
+                 f"| {f_val(segs.get('plain'))} | {f_val(segs.get('sockaccel'))} |")
+    hook = [c for c in cells if "nohook" in (c.get("variants") or []) and c["metrics"]]
+    if hook:
+        L.append("")
+        L.append("## What the join hook costs connections that never join\n")
+        L.append("Blocking sockets stay on TCP (this kernel's tcp_bpf_recvmsg() is unsafe for "
+                 "blocking readers), so these connections never join; in a namespace with the "
+                 "join hook both ends are nonetheless join candidates for their whole life "
+                 "(a record, a callback on every transmitted segment, a socket lookup in the "
+                 "hook for every segment received). \"no hook\": the same attached cgroup "
+                 "in a second namespace whose lo has no hook (connections decided at "
+                 "establishment only, as before the join hook). All three interleaved.\n")
+        L.append("| cell | metric | plain TCP | sockaccel, hook | sockaccel, no hook | "
+                 "hook/plain | no hook/plain | hook/no hook | spread p/h/n | join checks/run |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
+        for c in hook:
+            keys = [k for k in c["metrics"] if k not in ("cpu_s_per_gb",)]
+            nruns = max(c["reps"].get("sockaccel", 0), 1)
+            chk = (c["sockaccel_counters"].get("joins") or {}).get("join_checks", 0) / nruns
+            for i, k in enumerate(keys):
+                mm = c["metrics"][k]
+                sp = "/".join(f_pct(mm["spread"].get(v)) for v in ("plain", "sockaccel", "nohook"))
+                name = f"**{c['cell']}**<br>{describe(c)}" if i == 0 else ""
+                L.append(f"| {name} | {mm['label']} | {f_val(mm['median']['plain'])} | "
+                         f"{f_val(mm['median']['sockaccel'])} | {f_val(mm['median']['nohook'])} | "
+                         f"{f_ratio(mm['sockaccel_vs_plain'])} | {f_ratio(mm['nohook_vs_plain'])} | "
+                         f"{f_ratio(mm['sockaccel_vs_nohook'])} | {sp} | "
+                         f"{f_val(chk) if i == 0 else ''} |")
     noisy = [(c["cell"], v, o) for c in cells for v, o in (c.get("outside_cpus") or {}).items()
              if o is not None and o > 0.3]
     if noisy:
@@ -565,7 +680,8 @@ def chart_rows(cells):
         key, s_sa, s_un = primary(c)
         if key is None:
             continue
-        lab = {"mb_per_s": "MB/s", "lat_p50_us": "p50 latency", "ops_per_s": "conn/s"}[key]
+        lab = {"mb_per_s": "MB/s", "lat_p50_us": "p50 latency", "ops_per_s": "conn/s",
+               "tps": "TPS"}[key]
         rows.append((f"{c['cell']} ({lab})", s_sa, s_un))
     return rows
 
@@ -663,6 +779,8 @@ def main():
         cmd_machine(sys.argv[2], sys.argv[3:])
     elif cmd == "record":
         cmd_record(sys.argv[2], sys.argv[3:])
+    elif cmd == "pgbench" and len(sys.argv) >= 5:
+        cmd_pgbench(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     elif cmd == "report":
         cmd_report(sys.argv[2])
     else:

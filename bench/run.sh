@@ -6,6 +6,11 @@
 # attached) and AF_UNIX, interleaved, BENCH_REPS times; then redis-benchmark
 # plain vs accelerated. Medians, ratios, counters and a chart go to
 # bench/results/ (results.md, results.json, chart.svg, raw.jsonl, run.log).
+# sockaccel is loaded inside the benchmark's namespace, so its join hook
+# (tc ingress on that namespace's lo) sees the traffic; a second namespace
+# without a hook measures what the hook costs (cells with a "nohook"
+# variant). PostgreSQL (pgbench) and saxfer cells follow redis's pattern:
+# plain vs sockaccel only.
 # Everything it creates is removed at exit; sockaccel is unloaded only if
 # this script loaded it. See bench/README.md.
 #
@@ -15,6 +20,7 @@
 #   BENCH_QUICK=1       smoke run: BENCH_REPS=1 BENCH_SECONDS=1 unless set
 #   BENCH_CELLS=REGEX   only cells whose id matches (grep -E), e.g. 'stream|crr'
 #   BENCH_REDIS=0       skip the redis-benchmark comparison
+#   BENCH_PG=0          skip the PostgreSQL (pgbench) comparison
 #   BENCH_REDIS_N=N     requests per redis test at -P 1 (-P 16 uses 8N)
 #   BENCH_OUT=DIR       results directory (default bench/results)
 #   BENCH_WAIT=120      seconds to wait for someone else's sockaccel to unload
@@ -23,7 +29,11 @@ set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SA="$TOP/build/sockaccel"
 SABENCH="$TOP/build/bench/sabench"
+SAXFER="$TOP/build/tests/saxfer"
+INDEP="$TOP/bench/indep.py"
+XFER="$TOP/bench/xfer.py"
 REPORT="$TOP/bench/report.py"
+PGBIN=${BENCH_PGBIN:-/usr/lib/postgresql/15/bin}
 
 if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${BENCH_REPS:=1}" "${BENCH_SECONDS:=1}"
@@ -32,12 +42,15 @@ REPS=${BENCH_REPS:-5}
 SECS=${BENCH_SECONDS:-2}
 CELLS_RE=${BENCH_CELLS:-.}
 REDIS=${BENCH_REDIS:-1}
+PG=${BENCH_PG:-1}
 REDIS_N=${BENCH_REDIS_N:-$((50000 * SECS))}
 OUT=${BENCH_OUT:-$TOP/bench/results}
 WAIT=${BENCH_WAIT:-120}
 STALL=${BENCH_STALL:-5}
 RPORT_PLAIN=65101	# redis ports: above the netns ephemeral range (1024-65000)
 RPORT_ACCEL=65102
+PGPORT_PLAIN=65103	# PostgreSQL ports, likewise
+PGPORT_ACCEL=65104
 
 die() { echo "bench: $*" >&2; exit 1; }
 isnum() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
@@ -46,7 +59,8 @@ isnum "$SECS" && [ "$SECS" -ge 1 ] && [ "$SECS" -le 600 ] || die "BENCH_SECONDS 
 isnum "$REDIS_N" && [ "$REDIS_N" -ge 1000 ] || die "BENCH_REDIS_N must be an integer >= 1000"
 isnum "$WAIT" || die "BENCH_WAIT must be an integer"
 [ "$(id -u)" -eq 0 ] || die "must run as root (sudo make bench)"
-[ -x "$SA" ] && [ -x "$SABENCH" ] || die "build first: make (build/sockaccel and build/bench/sabench)"
+[ -x "$SA" ] && [ -x "$SABENCH" ] && [ -x "$SAXFER" ] ||
+	die "build first: make (build/sockaccel, build/bench/sabench, build/tests/saxfer)"
 command -v python3 >/dev/null || die "python3 is needed for the report"
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CG2" ] || die "no cgroup2 hierarchy mounted"
@@ -69,16 +83,22 @@ WE_LOADED=0
 TMP=$(mktemp -d /tmp/sabench.XXXXXX)
 # Private copies: build/ is shared, and a rebuild during the run (new
 # counter layout, say) must not change the loader that reads our counters.
-cp "$SA" "$TMP/sockaccel" && cp "$SABENCH" "$TMP/sabench" || die "cannot copy the binaries to $TMP"
+cp "$SA" "$TMP/sockaccel" && cp "$SABENCH" "$TMP/sabench" && cp "$SAXFER" "$TMP/saxfer" &&
+	cp "$INDEP" "$TMP/indep.py" && cp "$XFER" "$TMP/xfer.py" || die "cannot copy the binaries to $TMP"
 SA_MTIME=$(date -r "$SA" '+%F %T' 2>/dev/null)
 SA="$TMP/sockaccel"
 SABENCH="$TMP/sabench"
+SAXFER="$TMP/saxfer"
+INDEP="$TMP/indep.py"
+XFER="$TMP/xfer.py"
 NS="sa-bench-$$"
+NS_NOHOOK="sa-bench-nohook-$$"	# same cgroups, no join hook on its lo
 CG_ON="$CG2/sockaccel-bench-on-$$"
 CG_OFF="$CG2/sockaccel-bench-off-$$"
 PIDS=()
 MADE_CGS=()
 MADE_NS=0
+PGDIR=""
 
 cleanup() {
 	local rc=$? pid cg left
@@ -103,6 +123,7 @@ cleanup() {
 		rmdir "$cg" 2>/dev/null || echo "bench: could not remove $cg" >&2
 	done
 	[ "$MADE_NS" = 1 ] && ip netns del "$NS" 2>/dev/null
+	[ "$MADE_NS" = 1 ] && ip netns del "$NS_NOHOOK" 2>/dev/null
 	if [ "$WE_LOADED" = 1 ] && [ -d /sys/fs/bpf/sockaccel ]; then
 		left=$("$SA" -j status 2>/dev/null | python3 -c \
 			'import json,sys; print(len(json.load(sys.stdin).get("cgroups", [])))' 2>/dev/null)
@@ -113,6 +134,7 @@ cleanup() {
 		fi
 	fi
 	rm -rf "$TMP"
+	[ -n "$PGDIR" ] && rm -rf "$PGDIR"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -122,10 +144,21 @@ mkdir "$CG_ON" && MADE_CGS+=("$CG_ON") || die "cannot create $CG_ON"
 mkdir "$CG_OFF" && MADE_CGS+=("$CG_OFF") || die "cannot create $CG_OFF"
 ip netns add "$NS" || die "cannot create netns $NS"
 MADE_NS=1
-ip -n "$NS" link set lo up
-# Serial connect/close cycles leave TIME_WAIT behind on the client side.
-ip netns exec "$NS" sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" \
-	net.ipv4.tcp_tw_reuse=1 >/dev/null || true
+ip netns add "$NS_NOHOOK" || die "cannot create netns $NS_NOHOOK"
+for ns in "$NS" "$NS_NOHOOK"; do
+	ip -n "$ns" link set lo up
+	# Serial connect/close cycles leave TIME_WAIT behind on the client side.
+	ip netns exec "$ns" sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" \
+		net.ipv4.tcp_tw_reuse=1 >/dev/null || true
+done
+# Load inside our namespace: the join hook goes on the lo that `load` sees
+# (nsenter, not `ip netns exec`, which remounts /sys and hides bpffs).
+HOOK_NOTE="join hook on $NS's lo"
+if [ "$WE_LOADED" = 1 ]; then
+	nsenter --net="/run/netns/$NS" "$SA" load >/dev/null || die "sockaccel load (in netns $NS) failed"
+else
+	HOOK_NOTE="shared instance (BENCH_FORCE): its join hook is where it was loaded, not necessarily on $NS's lo"
+fi
 "$SA" attach --cgroup "$CG_ON" >/dev/null || die "sockaccel attach $CG_ON failed"
 CGID=$(stat -c %i "$CG_ON")
 
@@ -165,15 +198,41 @@ human() {
 	elif [ "$1" -ge 1024 ]; then echo "$(($1 / 1024))K"
 	else echo "$1B"; fi
 }
+# A cell: "ID|KIND|VARIANTS|DESCRIPTION|ARGS". KIND: sabench; fresh (sabench
+# from a new copy of the binary per run: a new executable, on probation);
+# py (bench/indep.py: client and server processes in Python); xfer
+# (bench/xfer.py: one verified saxfer transfer). VARIANTS: plain (cgroup
+# not attached), sockaccel (attached), unix (sabench over AF_UNIX),
+# nohook (attached, in the namespace without a join hook). An empty
+# DESCRIPTION lets report.py describe the cell.
+V3="plain sockaccel unix"
 CELLS=()
 for w in 64 1024 16384 131072 1048576; do
-	for c in 1 2; do CELLS+=("stream-$(human $w)-${c}cpu|stream --size $w --cpus $c"); done
+	for c in 1 2; do CELLS+=("stream-$(human $w)-${c}cpu|sabench|$V3||stream --size $w --cpus $c"); done
 done
-for c in 1 2; do CELLS+=("streams64-16K-${c}cpu|stream --conns 64 --size 16384 --cpus $c"); done
+for c in 1 2; do CELLS+=("streams64-16K-${c}cpu|sabench|$V3||stream --conns 64 --size 16384 --cpus $c"); done
 for s in 64 1024 16384; do
-	for c in 1 2; do CELLS+=("rr-$(human $s)-${c}cpu|rr --size $s --cpus $c"); done
+	for c in 1 2; do CELLS+=("rr-$(human $s)-${c}cpu|sabench|$V3||rr --size $s --cpus $c"); done
 done
-for c in 1 2; do CELLS+=("crr-${c}cpu|crr --cpus $c"); done
+for c in 1 2; do CELLS+=("crr-${c}cpu|sabench|$V3||crr --cpus $c"); done
+# How other benchmarks wait and connect (issue 12, item 5): poll() instead
+# of epoll; blocking sockets (stay on TCP; with the join hook they are
+# candidates that never join: nohook = the same without the hook); a
+# blocking listener and connect() made nonblocking after (late join); a
+# new executable (probation); a Python client and server (two processes).
+CELLS+=("rr-64B-poll-1cpu|sabench|$V3|req/resp 64 B, poll() on nonblocking sockets, 1 CPU|rr --size 64 --cpus 1 --io poll")
+CELLS+=("rr-64B-block-1cpu|sabench|plain sockaccel nohook unix|req/resp 64 B, blocking sockets, 1 CPU|rr --size 64 --cpus 1 --io block")
+CELLS+=("crr-block-1cpu|sabench|plain sockaccel nohook unix|connect+64 B req/resp+close, blocking sockets, 1 CPU|crr --cpus 1 --io block")
+CELLS+=("rr-64B-latenb-1cpu|sabench|plain sockaccel|req/resp 64 B, blocking listener and connect(), nonblocking once established (late join), 1 CPU|rr --size 64 --cpus 1 --late-nonblock")
+CELLS+=("rr-64B-fresh-1cpu|fresh|plain sockaccel|req/resp 64 B, 1 CPU, a new executable each run (probation)|rr --size 64 --cpus 1")
+CELLS+=("crr-fresh-1cpu|fresh|plain sockaccel|connect+64 B req/resp+close, 1 CPU, a new executable each run (probation)|crr --cpus 1")
+CELLS+=("py-rr-64B-poll-1cpu|py|plain sockaccel|Python client and server processes, req/resp 64 B, poll(), 1 CPU|rr --size 64 --cpus 1 --io poll")
+CELLS+=("py-crr-block-1cpu|py|plain sockaccel|Python client and server processes, connect+64 B req/resp+close, blocking sockets, 1 CPU|crr --cpus 1 --io block")
+# The join hook at work: a reader that stalls once (its direction falls
+# back to TCP and comes back), and a server that accepts on a blocking
+# listener and makes each socket nonblocking after accept() (joins late).
+CELLS+=("xfer-stall|xfer|plain sockaccel|200 MB stream, reader sleeps 300 ms once after 50 MB|--bytes 200000000 --server-arg=--stall-at --server-arg=50000000 --server-arg=--stall-ms --server-arg=300")
+CELLS+=("xfer-latejoin|xfer|plain sockaccel|100 MB stream in 1 MiB writes to a server that makes accepted sockets nonblocking (late join)|--bytes 100000000 --write-size 1048576 --server-arg=--late-nonblock")
 
 SEL=()
 for cell in "${CELLS[@]}"; do
@@ -183,9 +242,21 @@ if [ "$REDIS" = 1 ] && ! command -v redis-server >/dev/null; then
 	say "bench: redis-server not found, skipping the redis comparison"
 	REDIS=0
 fi
+if [ "$PG" = 1 ] && { [ ! -x "$PGBIN/postgres" ] || ! command -v pgbench >/dev/null ||
+	! id postgres >/dev/null 2>&1; }; then
+	say "bench: PostgreSQL ($PGBIN/postgres, pgbench, user postgres) not found, skipping pgbench"
+	PG=0
+fi
 REDIS_RUNS=0
 [ "$REDIS" = 1 ] && REDIS_RUNS=$((REPS * 2 * 2))
-TOTAL=$((${#SEL[@]} * 3 * REPS + REDIS_RUNS))
+PG_RUNS=0
+[ "$PG" = 1 ] && PG_RUNS=$((REPS * 2 * 2))
+TOTAL=$((REDIS_RUNS + PG_RUNS))
+for cell in "${SEL[@]}"; do
+	IFS='|' read -r _ _ vs _ _ <<< "$cell"
+	set -- $vs
+	TOTAL=$((TOTAL + $# * REPS))
+done
 DONE=0
 
 progress() {
@@ -196,32 +267,62 @@ progress() {
 	printf '[%3d/%d %3ds, ~%ds left] %s\n' "$DONE" "$TOTAL" "$el" "$eta" "$*" | tee -a "$LOG"
 }
 
-VARIANTS=(plain sockaccel unix)
-rotated() { # rotated N: the variants in order starting at index N mod 3
-	local i
-	for i in 0 1 2; do echo "${VARIANTS[$(((i + $1) % 3))]}"; done
+rotated() { # rotated N V...: the variants in order starting at index N mod their count
+	local n=$1 i
+	shift
+	local vs=("$@")
+	for ((i = 0; i < ${#vs[@]}; i++)); do echo "${vs[$(((i + n) % ${#vs[@]}))]}"; done
 }
 
-say "sockaccel bench: ${#SEL[@]} cells x 3 variants x $REPS reps x ${SECS}s$([ "$REDIS" = 1 ] && echo ", redis -n $REDIS_N"); netns $NS, cgroups $CG_ON (attached) and $CG_OFF; $TOTAL runs"
+say "sockaccel bench: ${#SEL[@]} cells x 2-4 variants x $REPS reps x ${SECS}s$([ "$REDIS" = 1 ] && echo ", redis -n $REDIS_N")$([ "$PG" = 1 ] && echo ", pgbench -T $SECS"); netns $NS ($HOOK_NOTE) and $NS_NOHOOK, cgroups $CG_ON (attached) and $CG_OFF; $TOTAL runs"
 say "machine: $(uname -r), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs, load $LOAD_START"
 
-run_one() { # CELL VARIANT REP ARGS...
-	local cell=$1 variant=$2 rep=$3 cg=$CG_OFF tr=tcp4 rc t0 t1 summary
-	shift 3
+# Before any cell: the bench's copy of sabench (and Python, for the py
+# cells) past probation (8 connections and 1 s in an attached cgroup), so
+# that no cell depends on the order the cells run in. The fresh cells use
+# new copies on purpose.
+"${IN[@]}" "$CG_ON" "$NS" "$SABENCH" crr --seconds 1.2 --stall "$STALL" >/dev/null 2>&1
+if printf '%s\n' "${SEL[@]}" | grep -q '^[^|]*|py|'; then
+	"${IN[@]}" "$CG_ON" "$NS" python3 "$INDEP" crr --seconds 1.2 --cpus 0 >/dev/null 2>&1
+fi
+if printf '%s\n' "${SEL[@]}" | grep -q '^[^|]*|xfer|'; then
+	"${IN[@]}" "$CG_ON" "$NS" python3 "$XFER" --saxfer "$SAXFER" --conns 10 --bytes 100000 \
+		>/dev/null 2>&1
+	sleep 1
+fi
+
+FRESH_N=0
+run_one() { # CELL KIND VARIANT REP DESC ARGS...
+	local cell=$1 kind=$2 variant=$3 rep=$4 desc=$5 cg=$CG_OFF ns=$NS tr=tcp4 rc t0 t1 summary bin
+	local cmd
+	shift 5
 	case $variant in
 	sockaccel) cg=$CG_ON ;;
+	nohook) cg=$CG_ON ns=$NS_NOHOOK ;;
 	unix) tr=unix ;;
 	esac
-	[ "$variant" = sockaccel ] && snapshot "$TMP/before.json"
+	case $kind in
+	sabench) cmd=("$SABENCH" "$@" --transport "$tr" --seconds "$SECS" --stall "$STALL") ;;
+	fresh)
+		FRESH_N=$((FRESH_N + 1))
+		bin="$TMP/sabench-fresh-$FRESH_N"
+		cp "$SABENCH" "$bin" || die "cannot copy sabench"
+		cmd=("$bin" "$@" --transport "$tr" --seconds "$SECS" --stall "$STALL")
+		;;
+	py) cmd=(python3 "$INDEP" "$@" --seconds "$SECS") ;;
+	xfer) cmd=(python3 "$XFER" --saxfer "$SAXFER" --timeout $((3 * STALL + 30)) "$@") ;;
+	*) die "unknown cell kind $kind" ;;
+	esac
+	case $variant in sockaccel | nohook) snapshot "$TMP/before.json" ;; esac
 	t0=$(date +%s.%N)
-	timeout -k 5 $((SECS + 3 * STALL + 40)) "${IN[@]}" "$cg" "$NS" "$SABENCH" "$@" \
-		--transport "$tr" --seconds "$SECS" --stall "$STALL" \
+	timeout -k 5 $((SECS + 3 * STALL + 40)) "${IN[@]}" "$cg" "$ns" "${cmd[@]}" \
 		> "$TMP/out.json" 2> "$TMP/err.txt"
 	rc=$?
 	t1=$(date +%s.%N)
-	[ "$variant" = sockaccel ] && "$SA" -j status > "$TMP/after.json" 2>/dev/null
+	case $variant in sockaccel | nohook) "$SA" -j status > "$TMP/after.json" 2>/dev/null ;; esac
+	[ "$kind" = fresh ] && rm -f "$bin"
 	summary=$(python3 "$REPORT" record "$RAW" cell="$cell" variant="$variant" rep="$rep" \
-		out="$TMP/out.json" before="$TMP/before.json" after="$TMP/after.json" \
+		desc="$desc" out="$TMP/out.json" before="$TMP/before.json" after="$TMP/after.json" \
 		cgpath="$CG_ON" cgid="$CGID" rc="$rc" wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
 	DONE=$((DONE + 1))
 	progress "$(printf '%-18s %-9s rep %d/%d: %s' "$cell" "$variant" "$rep" "$REPS" "$summary")"
@@ -232,11 +333,12 @@ run_one() { # CELL VARIANT REP ARGS...
 }
 
 for cell in "${SEL[@]}"; do
-	id=${cell%%|*}
-	read -r -a args <<< "${cell#*|}"
+	IFS='|' read -r id kind vs desc argstr <<< "$cell"
+	read -r -a args <<< "$argstr"
+	read -r -a vlist <<< "$vs"
 	for ((rep = 1; rep <= REPS; rep++)); do
-		for v in $(rotated "$rep"); do
-			run_one "$id" "$v" "$rep" "${args[@]}"
+		for v in $(rotated "$rep" "${vlist[@]}"); do
+			run_one "$id" "$kind" "$v" "$rep" "$desc" "${args[@]}"
 		done
 	done
 done
@@ -299,11 +401,104 @@ if [ "$REDIS" = 1 ]; then
 	PIDS=()
 fi
 
+# ------------------------------------------------------------------ PostgreSQL
+# A private cluster per variant (initdb once as user postgres, -A trust,
+# copied), each postmaster in its variant's cgroup and in our namespace,
+# unpinned; `pgbench -i -s 2` once per cluster; then `pgbench -S` (select
+# only) and the default TPC-B-like script, -c 4 -T SECS over TCP, plain
+# and accelerated alternating, with per-transaction logs (-l) for p50/p99.
+# PostgreSQL accepts on a blocking listener and makes each backend's socket
+# nonblocking after accept(): its connections join through the join hook.
+pg_up() { # PORT
+	local i
+	for i in $(seq 100); do
+		ip netns exec "$NS" "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+if [ "$PG" = 1 ]; then
+	PGDIR=$(mktemp -d /tmp/sabench-pg.XXXXXX)
+	chmod 755 "$PGDIR" && chown postgres: "$PGDIR"
+	PGRUN=(setpriv --reuid=postgres --regid=postgres --init-groups)
+	pg_ok=0
+	if (cd / && "${PGRUN[@]}" "$PGBIN/initdb" -D "$PGDIR/plain" -A trust -U postgres --no-sync \
+		> "$PGDIR/initdb.log" 2>&1) && cp -a "$PGDIR/plain" "$PGDIR/accel"; then
+		for v in plain sockaccel; do
+			cg=$CG_OFF port=$PGPORT_PLAIN dir=plain
+			[ "$v" = sockaccel ] && cg=$CG_ON port=$PGPORT_ACCEL dir=accel
+			(cd / && exec "${IN[@]}" "$cg" "$NS" "${PGRUN[@]}" "$PGBIN/postgres" -D "$PGDIR/$dir" \
+				-k "$PGDIR" -p "$port" -c listen_addresses=127.0.0.1 -c fsync=off \
+				-c synchronous_commit=off -c max_connections=40) \
+				</dev/null > "$PGDIR/$dir.log" 2>&1 &
+			PIDS+=("$!")
+		done
+		if pg_up "$PGPORT_PLAIN" && pg_up "$PGPORT_ACCEL"; then
+			pg_ok=1
+			for v in plain sockaccel; do
+				cg=$CG_OFF port=$PGPORT_PLAIN
+				[ "$v" = sockaccel ] && cg=$CG_ON port=$PGPORT_ACCEL
+				"${IN[@]}" "$cg" "$NS" pgbench -h 127.0.0.1 -p "$port" -U postgres -i -s 2 -q \
+					postgres > "$PGDIR/init-$v.log" 2>&1 || pg_ok=0
+				# Warm-up (not recorded): caches, and pgbench and postgres
+				# past probation in the attached cgroup.
+				"${IN[@]}" "$cg" "$NS" pgbench -h 127.0.0.1 -p "$port" -U postgres -S -c 8 -T 1 \
+					postgres > /dev/null 2>&1
+			done
+		fi
+	fi
+	if [ "$pg_ok" = 1 ]; then
+		mkdir -p "$PGDIR/logs"
+		for ((rep = 1; rep <= REPS; rep++)); do
+			order="plain sockaccel"
+			[ $((rep % 2)) = 0 ] && order="sockaccel plain"
+			for v in $order; do
+				cg=$CG_OFF port=$PGPORT_PLAIN
+				[ "$v" = sockaccel ] && cg=$CG_ON port=$PGPORT_ACCEL
+				for script in select tpcb; do
+					sarg=-S
+					[ "$script" = tpcb ] && sarg="-b tpcb-like"
+					rm -f "$PGDIR"/logs/*
+					[ "$v" = sockaccel ] && snapshot "$TMP/before.json"
+					t0=$(date +%s.%N)
+					# shellcheck disable=SC2086
+					(cd "$PGDIR/logs" && exec timeout -k 5 $((SECS + 60)) "${IN[@]}" "$cg" "$NS" \
+						pgbench -h 127.0.0.1 -p "$port" -U postgres $sarg -c 4 -T "$SECS" \
+						-l --log-prefix="$PGDIR/logs/pgbench" postgres) \
+						> "$TMP/pgbench.txt" 2> "$TMP/err.txt"
+					rc=$?
+					t1=$(date +%s.%N)
+					[ "$v" = sockaccel ] && "$SA" -j status > "$TMP/after.json" 2>/dev/null
+					python3 "$REPORT" pgbench "$TMP/out.json" "$TMP/pgbench.txt" "$PGDIR/logs" \
+						script="$script" clients=4 rc="$rc"
+					summary=$(python3 "$REPORT" record "$RAW" cell="pg-$script-c4" variant="$v" \
+						rep="$rep" out="$TMP/out.json" before="$TMP/before.json" \
+						after="$TMP/after.json" cgpath="$CG_ON" cgid="$CGID" rc="$rc" \
+						wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+					DONE=$((DONE + 1))
+					progress "$(printf '%-18s %-9s rep %d/%d: %s' "pg-$script-c4" "$v" "$rep" "$REPS" "$summary")"
+					if [ "$rc" -ne 0 ]; then
+						cat "$TMP/pgbench.txt" "$TMP/err.txt" | tail -5 | sed 's/^/    /' | tee -a "$LOG"
+					fi
+					rm -f "$TMP/before.json" "$TMP/after.json"
+				done
+			done
+		done
+	else
+		say "bench: the PostgreSQL clusters did not come up; skipping pgbench (logs: $PGDIR)"
+		tail -3 "$PGDIR"/*.log 2>/dev/null | tee -a "$LOG"
+	fi
+	# SIGINT: a fast shutdown; the backends end with the postmaster.
+	for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+	PIDS=()
+fi
+
 # ------------------------------------------------------------------ report
 WALL=$(($(date +%s) - START))
 python3 "$REPORT" machine "$OUT/machine.json" \
 	git="$GIT" sockaccel_binary="$SA_MTIME" \
-	reps="$REPS" seconds="$SECS" redis_n="$REDIS_N" cells="$CELLS_RE" \
+	reps="$REPS" seconds="$SECS" redis_n="$REDIS_N" cells="$CELLS_RE" join_hook="$HOOK_NOTE" \
 	loadavg_start="$LOAD_START" loadavg_end="$(cut -d' ' -f1-3 /proc/loadavg)" \
 	wall_time="${WALL}s" redis_version="$(redis-server --version 2>/dev/null | awk '{print $3}')" \
 	sockaccel_status_json="$TMP/status0.json" || die "machine info failed"

@@ -16,6 +16,13 @@
  *           connections/s and p50/p99 of the whole cycle.
  *
  *   --transport tcp4|tcp6|unix  loopback TCP or AF_UNIX stream (abstract).
+ *   --io epoll|poll|block  (rr, crr) how both ends wait: level-triggered
+ *                 epoll on nonblocking sockets (default), poll() on
+ *                 nonblocking sockets, or blocking sockets (listener
+ *                 included) and plain send()/recv(), as netperf does.
+ *   --late-nonblock  (rr, --io epoll|poll) blocking listener and blocking
+ *                 connect(); both sockets are made nonblocking once
+ *                 established (PostgreSQL's backends, libpq, Python).
  *   --cpus 0|1|2  0 no pinning; 1 both threads on one CPU; 2 client/writer
  *                 and server/reader on different CPUs (--cpu-list A,B).
  *
@@ -47,6 +54,7 @@
 #include <sys/un.h>
 
 enum mode { M_STREAM, M_RR, M_CRR };
+enum io { IO_EPOLL, IO_POLL, IO_BLOCK };
 enum transport { T_TCP4, T_TCP6, T_UNIX };
 
 static struct {
@@ -60,11 +68,21 @@ static struct {
 	int nodelay;
 	double seconds;
 	double stall;		/* no progress for this long = failure */
+	enum io io;		/* rr, crr: how the ends wait */
+	int late_nonblock;	/* rr: nonblocking only once established */
 } opt = { .mode = M_STREAM, .tr = T_TCP4, .conns = 1, .cpus = 0, .cpu_a = 0, .cpu_b = 1,
 	  .nodelay = 1, .seconds = 3, .stall = 10 };
 
 static const char *mode_names[] = { "stream", "rr", "crr" };
 static const char *tr_names[] = { "tcp4", "tcp6", "unix" };
+static const char *io_names[] = { "epoll", "poll", "block" };
+
+/* Sockets start nonblocking unless --io block or --late-nonblock. */
+static int sock_nb_flag(void)
+{
+	return opt.io == IO_BLOCK || opt.late_nonblock ? 0 : SOCK_NONBLOCK;
+}
+
 
 /* ------------------------------------------------------------ helpers */
 
@@ -197,6 +215,14 @@ static double host_idle_s(void)
 static struct sockaddr_storage srv_addr;
 static socklen_t srv_len;
 
+static void set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+		fail("fcntl O_NONBLOCK");
+}
+
 static void tune(int fd)
 {
 	int one = 1;
@@ -233,8 +259,11 @@ static int make_listener(void)
 		a->sin6_addr = in6addr_loopback;
 		srv_len = sizeof(*a);
 	}
-	/* Nonblocking from the start: sockaccel checks the listener's mode. */
-	fd = socket(srv_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/*
+	 * Nonblocking from the start (sockaccel checks the listener's mode),
+	 * except for --io block and --late-nonblock.
+	 */
+	fd = socket(srv_addr.ss_family, SOCK_STREAM | sock_nb_flag() | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		fail("socket");
 	if (opt.tr != T_UNIX)
@@ -251,10 +280,13 @@ static int make_listener(void)
 	return fd;
 }
 
-/* Nonblocking connect; returns at once (may still be in progress). */
+/*
+ * Nonblocking connect; returns at once (may still be in progress). With
+ * --io block or --late-nonblock a blocking connect, complete on return.
+ */
 static int start_connect(void)
 {
-	int fd = socket(srv_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(srv_addr.ss_family, SOCK_STREAM | sock_nb_flag() | SOCK_CLOEXEC, 0);
 	uint64_t until = now_ns() + (uint64_t)(opt.stall * 1e9);
 
 	if (fd < 0)
@@ -299,14 +331,19 @@ static void check_connected(int fd)
 	}
 }
 
-/* One established pair, client and accepted server side, both nonblocking. */
+/*
+ * One established pair, client and accepted server side, both nonblocking
+ * (--io block: both blocking; --late-nonblock: made nonblocking now).
+ */
 static void make_pair(int lfd, int *cfd, int *sfd)
 {
 	uint64_t until = now_ns() + (uint64_t)(opt.stall * 1e9);
 
 	*cfd = start_connect();
 	for (;;) {
-		*sfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (!sock_nb_flag())
+			wait_fd(lfd, POLLIN, "accept");
+		*sfd = accept4(lfd, NULL, NULL, sock_nb_flag() | SOCK_CLOEXEC);
 		if (*sfd >= 0)
 			break;
 		if (errno != EAGAIN || now_ns() > until)
@@ -316,6 +353,10 @@ static void make_pair(int lfd, int *cfd, int *sfd)
 	tune(*sfd);
 	wait_fd(*cfd, POLLOUT, "connect");
 	check_connected(*cfd);
+	if (opt.late_nonblock) {
+		set_nonblock(*cfd);
+		set_nonblock(*sfd);
+	}
 }
 
 /* ---------------------------------------------------------- latency */
@@ -567,15 +608,34 @@ static int send_all(int fd, const char *buf, size_t len, struct result *r)
 	return 0;
 }
 
-/* Read exactly len bytes from nonblocking fd, waiting on ep (fd registered
- * for EPOLLIN only). The reply is discarded: only its arrival is timed. */
-static int recv_all(int ep, int fd, char *buf, size_t len, struct result *r)
+/*
+ * Wait until fd is readable the way --io says: epoll_wait() on ep (fd
+ * registered for EPOLLIN only), poll() on fd, or not at all (blocking
+ * sockets: the recv() waits). > 0 ready, 0 timed out, < 0 error.
+ */
+static int wait_in(int ep, int fd, int timeout_ms)
 {
 	struct epoll_event ev;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	switch (opt.io) {
+	case IO_POLL:
+		return poll(&p, 1, timeout_ms);
+	case IO_BLOCK:
+		return 1;
+	default:
+		return epoll_wait(ep, &ev, 1, timeout_ms);
+	}
+}
+
+/* Read exactly len bytes from fd, waiting with wait_in(). The reply is
+ * discarded: only its arrival is timed. */
+static int recv_all(int ep, int fd, char *buf, size_t len, struct result *r)
+{
 	size_t got = 0;
 
 	while (got < len) {
-		int n = epoll_wait(ep, &ev, 1, (int)(opt.stall * 1000));
+		int n = wait_in(ep, fd, (int)(opt.stall * 1000));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -638,7 +698,6 @@ static void *rr_server(void *arg)
 	size_t rlen = opt.size > 65536 ? opt.size : 65536;
 	char *buf = malloc(rlen), *resp = malloc(opt.size);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev;
 	size_t acc = 0;
 
 	if (!buf || !resp || ep < 0 || ep_add(ep, rr_sfd, EPOLLIN, 0))
@@ -646,7 +705,7 @@ static void *rr_server(void *arg)
 	memset(resp, 'r', opt.size);
 	start_line(1);
 	for (;;) {
-		int n = epoll_wait(ep, &ev, 1, 100);
+		int n = wait_in(ep, rr_sfd, 100);
 
 		if (n < 0 && errno != EINTR)
 			return set_err(&rd, "epoll_wait"), NULL;
@@ -705,14 +764,22 @@ static void *crr_client(void *arg)
 	start_line(0);
 	while (now_ns() < deadline_ns) {
 		uint64_t t = now_ns();
-		int fd = start_connect(), n;
+		int fd = start_connect(), n = 1;
 
 		/* Writable = connected (TCP) ; AF_UNIX connects at once. */
-		if (ep_add(ep, fd, EPOLLOUT, 0))
-			return set_err(&wr, "epoll_ctl"), NULL;
-		do
-			n = epoll_wait(ep, &ev, 1, (int)(opt.stall * 1000));
-		while (n < 0 && errno == EINTR);
+		if (opt.io == IO_EPOLL) {
+			if (ep_add(ep, fd, EPOLLOUT, 0))
+				return set_err(&wr, "epoll_ctl"), NULL;
+			do
+				n = epoll_wait(ep, &ev, 1, (int)(opt.stall * 1000));
+			while (n < 0 && errno == EINTR);
+		} else if (opt.io == IO_POLL) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+			do
+				n = poll(&p, 1, (int)(opt.stall * 1000));
+			while (n < 0 && errno == EINTR);
+		}
 		if (n <= 0) {
 			errno = n < 0 ? errno : 0;
 			return set_err(&wr, "connect did not complete"), NULL;
@@ -720,7 +787,7 @@ static void *crr_client(void *arg)
 		check_connected(fd);
 		if (send_all(fd, req, sizeof(req), &wr))
 			return NULL;
-		if (ep_mod(ep, fd, EPOLLIN, 0))
+		if (opt.io == IO_EPOLL && ep_mod(ep, fd, EPOLLIN, 0))
 			return set_err(&wr, "epoll_ctl"), NULL;
 		if (recv_all(ep, fd, resp, sizeof(resp), &wr))
 			return NULL;
@@ -730,7 +797,91 @@ static void *crr_client(void *arg)
 	}
 	wr.end_ns = now_ns();
 	stop_flag = 1;
+	/* Wakes a server blocked in accept() (EINVAL); harmless for epoll. */
+	if (opt.io != IO_EPOLL)
+		shutdown(crr_lfd, SHUT_RDWR);
 	close(ep);
+	return NULL;
+}
+
+/*
+ * --io poll|block: one connection at a time, as a simple server does (the
+ * client is serial anyway): accept, read the request, answer, read until
+ * EOF, close. poll() before every accept and read, or blocking calls.
+ */
+static void *crr_server_serial(void *arg)
+{
+	char buf[CRR_MSG * 4], resp[CRR_MSG];
+	int to = (int)(opt.stall * 1000);
+
+	memset(resp, 's', sizeof(resp));
+	start_line(1);
+	while (!stop_flag) {
+		size_t got = 0;
+		int fd, answered = 0;
+
+		if (opt.io == IO_POLL) {
+			struct pollfd p = { .fd = crr_lfd, .events = POLLIN };
+			int n = poll(&p, 1, 50);
+
+			if (n < 0 && errno != EINTR)
+				return set_err(&rd, "poll"), NULL;
+			if (n <= 0)
+				continue;
+		}
+		fd = accept4(crr_lfd, NULL, NULL, sock_nb_flag() | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (stop_flag)
+				break;
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return set_err(&rd, "accept"), NULL;
+		}
+		tune(fd);
+		for (;;) {
+			ssize_t r;
+
+			if (opt.io == IO_POLL) {
+				int n = wait_in(-1, fd, to);
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					errno = n < 0 ? errno : 0;
+					close(fd);
+					return set_err(&rd, "server: no request/EOF (stalled)"), NULL;
+				}
+			}
+			r = recv(fd, buf, sizeof(buf), 0);
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					continue;
+				if (errno == ECONNRESET)
+					break;
+				close(fd);
+				return set_err(&rd, "recv"), NULL;
+			}
+			if (r == 0)	/* client closed after its response */
+				break;
+			rd.reads++;
+			rd.bytes_rx += r;
+			got += r;
+			if (!answered && got >= CRR_MSG) {
+				if (send_all(fd, resp, sizeof(resp), &rd)) {
+					close(fd);
+					return NULL;
+				}
+				answered = 1;
+				rd.ops++;
+			}
+		}
+		close(fd);
+		if (now_ns() > hard_ns) {
+			errno = 0;
+			return set_err(&rd, "server: hard deadline"), NULL;
+		}
+	}
+	rd.end_ns = now_ns();
 	return NULL;
 }
 
@@ -823,6 +974,10 @@ static void usage(void)
 		"  --cpu-list A,B  CPUs used by --cpus (default 0,1)\n"
 		"  --rbuf N        reader buffer (default max(size, 65536))\n"
 		"  --no-nodelay    leave Nagle on (default: TCP_NODELAY on every socket)\n"
+		"  --io epoll|poll|block  rr, crr: epoll (default) or poll() on nonblocking\n"
+		"                  sockets, or blocking sockets (listener included)\n"
+		"  --late-nonblock rr: blocking listener and connect(), both ends made\n"
+		"                  nonblocking once established\n"
 		"  --stall S       fail when no progress for S seconds (default 10)\n"
 		"Prints one JSON line. Exit 0 ok, 1 failed run, 2 usage, 3 hard timeout.\n");
 	exit(2);
@@ -876,6 +1031,10 @@ int main(int argc, char **argv)
 			opt.nodelay = 0;
 			continue;
 		}
+		if (!strcmp(a, "--late-nonblock")) {
+			opt.late_nonblock = 1;
+			continue;
+		}
 		if (!v)
 			usage();
 		i++;
@@ -886,6 +1045,15 @@ int main(int argc, char **argv)
 				opt.tr = T_TCP6;
 			else if (!strcmp(v, "unix"))
 				opt.tr = T_UNIX;
+			else
+				usage();
+		} else if (!strcmp(a, "--io")) {
+			if (!strcmp(v, "epoll"))
+				opt.io = IO_EPOLL;
+			else if (!strcmp(v, "poll"))
+				opt.io = IO_POLL;
+			else if (!strcmp(v, "block"))
+				opt.io = IO_BLOCK;
 			else
 				usage();
 		} else if (!strcmp(a, "--size")) {
@@ -914,6 +1082,14 @@ int main(int argc, char **argv)
 		opt.size = opt.mode == M_STREAM ? 16384 : 64;
 	if (opt.mode != M_STREAM && opt.conns != 1) {
 		fprintf(stderr, "sabench: --conns is for stream mode only\n");
+		exit(2);
+	}
+	if (opt.mode == M_STREAM && (opt.io != IO_EPOLL || opt.late_nonblock)) {
+		fprintf(stderr, "sabench: --io and --late-nonblock are for rr and crr\n");
+		exit(2);
+	}
+	if (opt.late_nonblock && (opt.io == IO_BLOCK || opt.mode != M_RR)) {
+		fprintf(stderr, "sabench: --late-nonblock is for rr with --io epoll or poll\n");
 		exit(2);
 	}
 	if (opt.cpus == 2 && opt.cpu_a == opt.cpu_b) {
@@ -948,7 +1124,7 @@ int main(int argc, char **argv)
 	default:
 		crr_lfd = lfd;
 		fa = crr_client;
-		fb = crr_server;
+		fb = opt.io == IO_EPOLL ? crr_server : crr_server_serial;
 		break;
 	}
 
@@ -1002,6 +1178,7 @@ int main(int argc, char **argv)
 		gb = moved / 1e9;
 		printf("{\"tool\":\"sabench\",\"mode\":\"%s\",\"transport\":\"%s\",\"size\":%zu,"
 		       "\"conns\":%d,\"cpus\":%d,\"cpu_list\":\"%d,%d\",\"nodelay\":%s,"
+		       "\"io\":\"%s\",\"late_nonblock\":%s,"
 		       "\"seconds\":%.3f,\"ok\":true,\"elapsed_s\":%.6f,\"bytes\":%llu,"
 		       "\"mb_per_s\":%.3f,\"writes\":%llu,\"reads\":%llu,\"ops\":%llu,"
 		       "\"ops_per_s\":%.3f,\"cpu_s\":%.6f,\"user_s\":%.6f,\"sys_s\":%.6f,"
@@ -1009,6 +1186,7 @@ int main(int argc, char **argv)
 		       "\"tcp_out_segs\":%lld",
 		       mode_names[opt.mode], tr_names[opt.tr], opt.size, opt.conns, opt.cpus,
 		       opt.cpu_a, opt.cpu_b, opt.tr == T_UNIX ? "null" : opt.nodelay ? "true" : "false",
+		       io_names[opt.io], opt.late_nonblock ? "true" : "false",
 		       opt.seconds, elapsed, (unsigned long long)moved, moved / 1e6 / elapsed,
 		       (unsigned long long)(wr.writes + rd.writes),
 		       (unsigned long long)(wr.reads + rd.reads),
