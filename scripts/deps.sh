@@ -20,7 +20,9 @@ sa_install_missing() {
 
 # Packages the tests drive (real programs, namespaces, NAT, YAML parsing).
 # golang-go: Go programs copy between TCP connections with splice() (test_splice).
-SA_TEST_PKGS="iproute2 nftables redis-server redis-tools nginx-light curl python3 python3-yaml python3-prometheus-client procps kmod golang-go man-db"
+# postgresql: a server whose backends make their sockets nonblocking after
+# accept(), driven by pgbench (test_join).
+SA_TEST_PKGS="iproute2 nftables redis-server redis-tools nginx-light curl python3 python3-yaml python3-prometheus-client procps kmod golang-go man-db postgresql"
 
 # The kernel test matrix (make test-kernels): Debian kernels under qemu.
 SA_KERNEL_TEST_PKGS="qemu-system-x86 busybox-static"

@@ -23,7 +23,7 @@ struct hdr {
 static struct {
 	const char *addr, *port_file, *bind_addr;
 	int block, echo, conns, parallel, rand_writes, quiet, pace, keep_open, late_nonblock;
-	uint64_t bytes, seed, stall_at, stall_ms;
+	uint64_t bytes, seed, stall_at, stall_ms, rr;
 	size_t write_size;
 	unsigned int timeout;
 } opt = { .conns = 1, .parallel = 1, .bytes = 1 << 20, .write_size = 65536, .seed = 1,
@@ -341,6 +341,13 @@ static int cconn_step(struct cconn *c)
 			n = opt.bytes - c->tx;
 		if (n > sizeof(buf))
 			n = sizeof(buf);
+		/* --rr: request/response, at most rr bytes not yet echoed back. */
+		if (opt.rr) {
+			if (c->tx - c->rx >= opt.rr)
+				break;
+			if (n > opt.rr - (c->tx - c->rx))
+				n = opt.rr - (c->tx - c->rx);
+		}
 		stream_fill(c->seed, c->tx, buf, n);
 		/*
 		 * --pace: check our own buffer before sending, which costs the
@@ -488,7 +495,8 @@ static int run_client(void)
 
 			if (c->done)
 				continue;
-			if (cconn_step(c) || cconn_read(c)) {
+			/* --rr: the echo just read lets the next request go. */
+			if (cconn_step(c) || cconn_read(c) || (opt.rr && cconn_step(c))) {
 				close(c->fd);
 				c->done = 1;
 				if (started < opt.conns) {
@@ -517,6 +525,8 @@ static void usage(void)
 		"                     [--keep-open]  (with --echo: half-close only after the\n"
 		"                                    whole echo came back)\n"
 		"                     [--bind ADDR:PORT]  (fixed source address)\n"
+		"                     [--rr BYTES]  (with --echo: request/response, at most\n"
+		"                                   BYTES sent and not yet echoed back)\n"
 		"       server: [--late-nonblock]  (blocking listener, each accepted socket\n"
 		"                                   set nonblocking right after accept())\n"
 		"               [--stall-at BYTES --stall-ms MS]  (each reader sleeps once)\n"
@@ -563,6 +573,8 @@ int main(int argc, char **argv)
 			opt.timeout = atoi(v);
 		else if (!strcmp(a, "--stall-at"))
 			opt.stall_at = strtoull(v, NULL, 0);
+		else if (!strcmp(a, "--rr"))
+			opt.rr = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--stall-ms"))
 			opt.stall_ms = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--write-size")) {
@@ -574,7 +586,7 @@ int main(int argc, char **argv)
 			usage();
 	}
 	if (!opt.addr || opt.parallel < 1 || (opt.write_size == 0 && !opt.rand_writes) ||
-	    (opt.keep_open && (!opt.echo || opt.block)))
+	    (opt.keep_open && (!opt.echo || opt.block)) || (opt.rr && (!opt.echo || opt.block)))
 		usage();
 	signal(SIGALRM, on_alarm);
 	signal(SIGPIPE, SIG_IGN);
