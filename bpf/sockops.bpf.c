@@ -629,6 +629,14 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 		return;
 	reason = leave_reason_now(st, tp, cfg, &peer_rec);
 	if (reason == SA_R_NONE) {
+		/*
+		 * A reason that went away before it could leave (it turned
+		 * blocking, then nonblocking again): the beacon it raised would
+		 * make its peer pass and leave, again and again, for good.
+		 */
+		if (skops->bpf_sock_ops_cb_flags & SA_LEAVING_BEACON)
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+						  ~SA_LEAVING_BEACON);
 		if ((st->flags & (SA_SF_PAUSE_REQ | SA_SF_PAUSED)) == SA_SF_PAUSE_REQ)
 			pause_sender(skops, st, tp);
 		return;		/* nothing else to do; look again next segment */

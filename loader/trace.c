@@ -94,6 +94,12 @@ static void reader_event_text(const struct sa_event *ev, const char *ts, long us
 	       ev->type == SA_EV_SOCKOPT && ev->unread ? sockopt_refusal(ev->reason) : "");
 }
 
+/* An event about a reader (its executable, its pid), not about a connection's fate. */
+static bool reader_event(__u32 type)
+{
+	return type >= SA_EV_USE_LEARNED && type != SA_EV_JOINED && type != SA_EV_REJOINED;
+}
+
 /* A connection event: accelerated, passed, left, joined, rejoined, closed. */
 static void conn_event_json(const struct sa_event *ev, const char *ts, long us,
 			    const char *l, const char *r)
@@ -146,9 +152,9 @@ static int on_event(void *ctx, void *data, size_t size)
 	us = now.tv_nsec / 1000;
 	fmt_endpoint(ev->local_ip6, ev->local_port, l, sizeof(l));
 	fmt_endpoint(ev->remote_ip6, ev->remote_port, r, sizeof(r));
-	if (ev->type >= SA_EV_USE_LEARNED && opt_json)
+	if (reader_event(ev->type) && opt_json)
 		reader_event_json(ev, ts, us, l, r);
-	else if (ev->type >= SA_EV_USE_LEARNED)
+	else if (reader_event(ev->type))
 		reader_event_text(ev, ts, us, l, r);
 	else if (opt_json)
 		conn_event_json(ev, ts, us, l, r);
