@@ -235,6 +235,31 @@ static void collect_guards(bool all)
  * splice guard is left out only when the probe showed that splice() reads
  * redirected bytes on this kernel.
  */
+/*
+ * Debian's and Ubuntu's kernels add perf_event_paranoid level 3, at which
+ * perf_event_open() (the tracepoint attach, kernel/events/core.c) needs
+ * CAP_SYS_ADMIN whatever CAP_PERFMON says: the DaemonSet's container has
+ * no CAP_SYS_ADMIN, so the node's sysctl is the likely cause of EACCES.
+ */
+static const char *guard_attach_hint(int errnum)
+{
+	char buf[16] = "";
+	FILE *f;
+
+	if (errnum == EACCES || errnum == EPERM) {
+		f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		if (atoi(buf) > 2)
+			return "kernel.perf_event_paranoid is above 2: set it to 2, "
+			       "or run with CAP_SYS_ADMIN";
+	}
+	return "mount tracefs at /sys/kernel/tracing, or run with -v";
+}
+
 static int attach_guard(struct sockaccel_guard *g, __u32 kflags)
 {
 	__u32 sockhash = current_sockhash_id();
@@ -254,7 +279,7 @@ static int attach_guard(struct sockaccel_guard *g, __u32 kflags)
 			continue;
 		link = bpf_program__attach(prog);
 		if (!link)
-			return err_errno(errno, "mount tracefs at /sys/kernel/tracing, or run with -v",
+			return err_errno(errno, guard_attach_hint(errno),
 					 "cannot attach the guard program %s", name);
 		snprintf(p, sizeof(p), "%s/%s%s_%u", state_root(), PIN_LINK_GUARD_PREFIX,
 			 name + strlen("sockaccel_guard_"), sockhash);

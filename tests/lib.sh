@@ -5,6 +5,11 @@
 # inside namespaces created here. Every wait is bounded.
 
 set -u
+# Debian's own python3 first: python3-yaml and python3-prometheus-client are
+# installed for it (scripts/deps.sh), and a version manager's shim in front
+# of it (pyenv's costs 0.4 s per start here) makes tests that start python
+# often several minutes slower.
+[ -x /usr/bin/python3 ] && PATH=/usr/bin:$PATH
 # Every test runs its own sockaccel instance (own programs, maps and pins,
 # and its own state directory, removed at exit), never the default one.
 export SOCKACCEL_PIN_ROOT=${SOCKACCEL_PIN_ROOT:-/sys/fs/bpf/sockaccel-test-$$}
