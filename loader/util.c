@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -357,11 +358,33 @@ int ensure_kernel_support(void)
  * Serialises load/attach/detach/unload/policy/exe (xdp-tools style). The
  * lock file lives in /run (root's, mode 0755), not the world-writable
  * /run/lock, where any user could pre-create it or hold a lock on it; it
- * is opened with O_NOFOLLOW, and waited for at most SA_LOCK_WAIT_S: a
- * command never hangs on a lock somebody else holds. The holder's pid is
- * written into the file so the error can name it.
+ * is opened with O_NOFOLLOW, and waited for a bounded time: a command
+ * never hangs on a lock somebody else holds. The holder's pid is written
+ * into the file so the error can name it, and so a waiter can tell a
+ * queue that moves (many commands at once: each holder for a moment) from
+ * one holder that does not: it gives up when one holder has kept the lock
+ * for SOCKACCEL_LOCK_WAIT seconds (a first load, which probes the kernel,
+ * took over 10 s under qemu's TCG with 39 other commands starting), or
+ * after four times that in all (flock() is not fair: a stream of other
+ * commands could take it first forever).
  */
-#define SA_LOCK_WAIT_S	10
+#define SA_LOCK_WAIT_S		30
+#define SA_LOCK_WAIT_MAX_S	3600
+
+static int lock_wait_s(void)
+{
+	const char *v = getenv("SOCKACCEL_LOCK_WAIT");
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return SA_LOCK_WAIT_S;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 1 || n > SA_LOCK_WAIT_MAX_S)
+		return SA_LOCK_WAIT_S;
+	return n;
+}
 
 /*
  * Open (or create) a lock file of ours: /run/NAME, or /tmp/NAME in a
@@ -393,20 +416,41 @@ int open_lock_file(const char *name, const char *override, char *path, size_t le
 	return fd;
 }
 
+static double monotonic_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The pid the lock's last holder wrote, "" if none. */
+static void lock_holder(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+}
+
 int lock_acquire(void)
 {
-	char holder[32] = "", path[PATH_MAX];
-	int fd, i;
+	char holder[32], seen[32], path[PATH_MAX];
+	int fd, wait_s = lock_wait_s();
+	double start, since;
 
 	fd = open_lock_file("sockaccel.lock", getenv("SOCKACCEL_LOCK_FILE"), path, sizeof(path));
 	if (fd < 0)
 		return -1;
-	for (i = 0; i < SA_LOCK_WAIT_S * 20; i++) {
+	start = since = monotonic_s();
+	lock_holder(fd, seen, sizeof(seen));
+	for (;;) {
+		double now;
+
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			char pid[32];
 			int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 
-			/* The pid is only for another command's error message. */
 			if (ftruncate(fd, 0) == 0)
 				(void)!pwrite(fd, pid, n, 0);
 			return fd;
@@ -415,13 +459,23 @@ int lock_acquire(void)
 			close(fd);
 			return err_errno(errno, NULL, "cannot lock %s", path);
 		}
+		now = monotonic_s();
+		lock_holder(fd, holder, sizeof(holder));
+		if (strcmp(holder, seen)) {
+			/* Another command took it since: the queue moves. */
+			snprintf(seen, sizeof(seen), "%s", holder);
+			since = now;
+		}
+		if (now - since >= wait_s || now - start >= 4 * wait_s)
+			break;
 		usleep(50 * 1000);
 	}
-	if (pread(fd, holder, sizeof(holder) - 1, 0) > 0)
-		holder[strcspn(holder, "\n")] = 0;
 	close(fd);
+	if (monotonic_s() - since < wait_s)
+		return err_msg("%s was taken by other commands for %d s (last by pid %s); giving up",
+			       path, 4 * wait_s, seen[0] ? seen : "unknown");
 	return err_msg("%s has been held by another command for %d s (last taken by pid %s); giving up",
-		       path, SA_LOCK_WAIT_S, holder[0] ? holder : "unknown");
+		       path, wait_s, seen[0] ? seen : "unknown");
 }
 
 /*

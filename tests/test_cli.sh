@@ -88,15 +88,33 @@ check "the rogue pin root was left as it was (nothing pinned in it)" \
 	[ -z "$(ls -A "$ROGUE")" ]
 LOCKF=$(mktemp /tmp/sa-lock.XXXXXX)
 on_exit "rm -f '$LOCKF'"
-flock "$LOCKF" sleep 15 &
+# The holder is the process that holds the lock (flock(1) would leave
+# its child holding it when killed).
+sh -c 'exec 9>> "$1" && flock 9 && exec sleep 15' sh "$LOCKF" &
 LOCK_HOLDER=$!
 echo "$LOCK_HOLDER" >> "$_SA_STATE/pids"
 sleep 0.3
 t0=$(date +%s)
 expect_error "lock held by someone else: bounded wait, one line" "held by another command for 10 s" \
-	env SOCKACCEL_LOCK_FILE="$LOCKF" "$SA" load
+	env SOCKACCEL_LOCK_FILE="$LOCKF" SOCKACCEL_LOCK_WAIT=10 "$SA" load
 check "the lock wait ended within 13 s" [ $(( $(date +%s) - t0 )) -le 13 ]
 kill "$LOCK_HOLDER" 2>/dev/null
+wait "$LOCK_HOLDER" 2>/dev/null
+# A queue that moves is waited for (many commands at once, as in
+# test_concurrency): three holders, queued in flock() so that each takes
+# the lock the moment the one before lets go, each writing its pid as
+# sockaccel's commands do and holding it 4 s: 12 s in all, more than the
+# 6 s one holder may keep a waiter waiting here.
+for i in 1 2 3; do
+	flock "$LOCKF" sh -c 'echo $$ > "$1"; sleep 4' sh "$LOCKF" &
+	echo $! >> "$_SA_STATE/pids"
+	sleep 0.2
+done
+t0=$(date +%s)
+check "a queue of lock holders (3 x 4 s) is waited for: unload succeeds" \
+	env SOCKACCEL_LOCK_FILE="$LOCKF" SOCKACCEL_LOCK_WAIT=6 "$SA" unload
+check "unload waited for the whole queue ($(( $(date +%s) - t0 )) s >= 10 s)" \
+	[ $(( $(date +%s) - t0 )) -ge 10 ]
 
 # --- help
 for c in load attach detach unload status stats trace policy probe exe metrics; do

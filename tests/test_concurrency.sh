@@ -9,6 +9,11 @@
 require_root
 require_not_loaded
 
+# How long a command waits for the lock is test_cli's business; here a
+# first load (which probes the kernel) can hold it longer than the default
+# 30 s under qemu's TCG while 39 other commands start.
+export SOCKACCEL_LOCK_WAIT=120
+
 CG_A=$(new_cgroup conc-a)
 CG_B=$(new_cgroup conc-b)
 NS=$(new_netns conc)
