@@ -236,9 +236,13 @@ check "non-splicing program still accelerated: >= 90% redirected" [ $((red1 - re
 # past the guard is killed at its first splice() from a socket that holds
 # redirected bytes; its client gets an error, not a short stream.
 # The policy is set once the relay runs (its listen() makes it seen: on
-# 6.1's overlayfs only a seen executable can be named by path).
+# 6.1's overlayfs only a seen executable can be named by path). The relay
+# waits 300 ms before its first splice(), so that the client's bytes are
+# there: Go calls splice() as soon as it has dialled the backend, and a
+# first splice() that finds nothing unread is a safe switch (section 5),
+# not this case (CI saw that once: the client succeeded, nobody killed).
 FORCED=$(copy_exe relay-forced)
-start "$CG_ON" relay-forced "$FORCED" relay 127.0.0.1:0 "127.0.0.1:$BACK_ON" "$TMPD/relay-forced.port"
+start "$CG_ON" relay-forced "$FORCED" relay 127.0.0.1:0 "127.0.0.1:$BACK_ON" "$TMPD/relay-forced.port" 300
 FORCED_PID=$PID
 "$SA" exe set "$FORCED" accelerate > /dev/null || fail "exe set accelerate"
 check "forced relay: its policy is accelerate" [ "$(exe_field "$FORCED" policy)" = accelerate ]

@@ -4,8 +4,10 @@
 // Their copies between two TCP connections read with splice(2):
 // (*net.TCPConn).ReadFrom uses it whenever the source is a TCP connection.
 //
-//	gorelay relay LISTEN BACKEND PORTFILE   accept; dial BACKEND; io.Copy
-//	                                        both ways; CloseWrite at EOF
+//	gorelay relay LISTEN BACKEND PORTFILE [DELAY_MS]
+//	                                        accept; dial BACKEND; (sleep
+//	                                        DELAY_MS;) io.Copy both ways;
+//	                                        CloseWrite at EOF
 //	gorelay proxy LISTEN BACKEND PORTFILE   httputil.ReverseProxy to
 //	                                        http://BACKEND (upgrades relayed)
 //	gorelay upgrade LISTEN PORTFILE         HTTP server: "Upgrade: echo"
@@ -23,6 +25,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strconv"
+	"time"
 )
 
 func listen(addr, portFile string) net.Listener {
@@ -40,7 +44,10 @@ func listen(addr, portFile string) net.Listener {
 	return ln
 }
 
-func relay(ln net.Listener, backend string) {
+// relay: with a delay, the client's first bytes are queued before the
+// first splice() (without it, Go calls splice() as soon as it has dialled,
+// usually before the client's bytes arrive).
+func relay(ln net.Listener, backend string, delay time.Duration) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -55,6 +62,7 @@ func relay(ln net.Listener, backend string) {
 			}
 			back := b.(*net.TCPConn)
 			defer back.Close()
+			time.Sleep(delay)
 			done := make(chan struct{})
 			go func() {
 				io.Copy(client, back) // splice() from back
@@ -94,7 +102,15 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "relay":
-		relay(listen(os.Args[2], os.Args[4]), os.Args[3])
+		var delay time.Duration
+		if len(os.Args) > 5 {
+			ms, err := strconv.Atoi(os.Args[5])
+			if err != nil {
+				log.Fatal("bad DELAY_MS ", os.Args[5])
+			}
+			delay = time.Duration(ms) * time.Millisecond
+		}
+		relay(listen(os.Args[2], os.Args[4]), os.Args[3], delay)
 	case "proxy":
 		u, err := url.Parse("http://" + os.Args[3])
 		if err != nil {
