@@ -231,11 +231,6 @@ static void collect_guards(bool all)
 }
 
 /*
- * Attach the guard's tracepoints (bpf/guard.bpf.c) and pin each link. The
- * splice guard is left out only when the probe showed that splice() reads
- * redirected bytes on this kernel.
- */
-/*
  * Debian's and Ubuntu's kernels add perf_event_paranoid level 3, at which
  * perf_event_open() (the tracepoint attach, kernel/events/core.c) needs
  * CAP_SYS_ADMIN whatever CAP_PERFMON says: the DaemonSet's container has
@@ -243,23 +238,24 @@ static void collect_guards(bool all)
  */
 static const char *guard_attach_hint(int errnum)
 {
-	char buf[16] = "";
-	FILE *f;
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	int level = 0;
 
-	if (errnum == EACCES || errnum == EPERM) {
-		f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
-		if (f) {
-			if (!fgets(buf, sizeof(buf), f))
-				buf[0] = 0;
-			fclose(f);
-		}
-		if (atoi(buf) > 2)
-			return "kernel.perf_event_paranoid is above 2: set it to 2, "
-			       "or run with CAP_SYS_ADMIN";
+	if (f) {
+		if (fscanf(f, "%d", &level) != 1)
+			level = 0;
+		fclose(f);
 	}
+	if ((errnum == EACCES || errnum == EPERM) && level > 2)
+		return "kernel.perf_event_paranoid is above 2: set it to 2, or run with CAP_SYS_ADMIN";
 	return "mount tracefs at /sys/kernel/tracing, or run with -v";
 }
 
+/*
+ * Attach the guard's tracepoints (bpf/guard.bpf.c) and pin each link. The
+ * splice guard is left out only when the probe showed that splice() reads
+ * redirected bytes on this kernel.
+ */
 static int attach_guard(struct sockaccel_guard *g, __u32 kflags)
 {
 	__u32 sockhash = current_sockhash_id();

@@ -371,6 +371,7 @@ int ensure_kernel_support(void)
 #define SA_LOCK_WAIT_S		30
 #define SA_LOCK_WAIT_MAX_S	3600
 
+/* SOCKACCEL_LOCK_WAIT, or the default; -1 (reported) if it is not 1..3600. */
 static int lock_wait_s(void)
 {
 	const char *v = getenv("SOCKACCEL_LOCK_WAIT");
@@ -382,7 +383,8 @@ static int lock_wait_s(void)
 	errno = 0;
 	n = strtol(v, &end, 10);
 	if (errno || *end || n < 1 || n > SA_LOCK_WAIT_MAX_S)
-		return SA_LOCK_WAIT_S;
+		return err_msg("invalid SOCKACCEL_LOCK_WAIT '%s' (seconds, 1..%d)", v,
+			       SA_LOCK_WAIT_MAX_S);
 	return n;
 }
 
@@ -437,16 +439,16 @@ int lock_acquire(void)
 {
 	char holder[32], seen[32], path[PATH_MAX];
 	int fd, wait_s = lock_wait_s();
-	double start, since;
+	double start, since, now;
 
+	if (wait_s < 0)
+		return -1;
 	fd = open_lock_file("sockaccel.lock", getenv("SOCKACCEL_LOCK_FILE"), path, sizeof(path));
 	if (fd < 0)
 		return -1;
 	start = since = monotonic_s();
 	lock_holder(fd, seen, sizeof(seen));
 	for (;;) {
-		double now;
-
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			char pid[32];
 			int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
@@ -471,11 +473,11 @@ int lock_acquire(void)
 		usleep(50 * 1000);
 	}
 	close(fd);
-	if (monotonic_s() - since < wait_s)
-		return err_msg("%s was taken by other commands for %d s (last by pid %s); giving up",
-			       path, 4 * wait_s, seen[0] ? seen : "unknown");
-	return err_msg("%s has been held by another command for %d s (last taken by pid %s); giving up",
-		       path, wait_s, seen[0] ? seen : "unknown");
+	if (now - since >= wait_s)
+		return err_msg("%s has been held by another command for %d s (last taken by pid %s); giving up",
+			       path, wait_s, seen[0] ? seen : "unknown");
+	return err_msg("%s was taken by other commands for %d s (last by pid %s); giving up",
+		       path, 4 * wait_s, seen[0] ? seen : "unknown");
 }
 
 /*

@@ -175,6 +175,19 @@ start_server() {
 _sa_port_or_gone() { [ -s "$1" ] || ! kill -0 "$2" 2>/dev/null; }
 _sa_alive() { if kill -0 "$1" 2>/dev/null; then echo "still running"; else echo "exited"; fi; }
 
+# map_entries MAP [sum]: entries of a map pinned under the test's pin root,
+# or with "sum" the sum of their values (bpftool's formatted output: maps
+# with BTF); -1 if it cannot be read.
+map_entries() {
+	bpftool -j map dump pinned "$SOCKACCEL_PIN_ROOT/$1" 2> /dev/null |
+		python3 -c 'import json, sys
+try:
+    d = json.load(sys.stdin)
+    print(sum(e["formatted"]["value"] for e in d) if sys.argv[1:] == ["sum"] else len(d))
+except Exception:
+    print(-1)' "${2:-}"
+}
+
 # bg CMD...: start in the background (from the test's own shell, not a
 # subshell), remember the pid for cleanup; $! is the pid afterwards.
 bg() {

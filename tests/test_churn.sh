@@ -17,15 +17,6 @@ CG=$(new_cgroup churn)
 "$SA" load --short-conns accelerate $SA_TEST_LOAD_OPTS > /dev/null || die "load failed"
 attach "$CG"
 
-# entries MAP: entries of a pinned map.
-entries() {
-	bpftool -j map dump pinned "$SOCKACCEL_PIN_ROOT/$1" 2> /dev/null |
-		python3 -c 'import json, sys
-try:
-    print(len(json.load(sys.stdin)))
-except Exception:
-    print(-1)'
-}
 sockets() { "$SA" -j status | python3 -c 'import json, sys; print(json.load(sys.stdin)["sockets"])'; }
 
 # transfer N PARALLEL BYTES: N verified connections, PARALLEL at a time.
@@ -50,12 +41,12 @@ log "$CONNS connections in $(( $(date +%s) - t0 )) s: $((added1 - added0)) socke
 check "both ends of most connections were inserted (>= $CONNS)" [ $((added1 - added0)) -ge "$CONNS" ]
 # Closes are accounted as the sockets go (TCP_CLOSE, on_state_change()).
 # drained: no sockhash entry and no peer record left (both checked below).
-drained() { [ "$(sockets)" -eq 0 ] && [ "$(entries sockaccel_records)" -eq 0 ]; }
+drained() { [ "$(sockets)" -eq 0 ] && [ "$(map_entries sockaccel_records)" -eq 0 ]; }
 wait_until 5 drained
-log "after: sockhash $(sockets), peer records $(entries sockaccel_records), listeners $(entries sockaccel_listeners), executables $(entries sockaccel_exes)"
+log "after: sockhash $(sockets), peer records $(map_entries sockaccel_records), listeners $(map_entries sockaccel_listeners), executables $(map_entries sockaccel_exes)"
 check "no sockhash entry remains" [ "$(sockets)" -eq 0 ]
-check "no peer record remains" [ "$(entries sockaccel_records)" -eq 0 ]
-check "at most one listener entry remains" [ "$(entries sockaccel_listeners)" -le 1 ]
+check "no peer record remains" [ "$(map_entries sockaccel_records)" -eq 0 ]
+check "at most one listener entry remains" [ "$(map_entries sockaccel_listeners)" -le 1 ]
 check "every inserted socket's close was accounted" [ $((closed1 - closed0)) -ge $((added1 - added0)) ]
 check "no insert failures under churn" [ "$(counter insert_failed)" -eq 0 ]
 

@@ -98,6 +98,8 @@ t0=$(date +%s)
 expect_error "lock held by someone else: bounded wait, one line" "held by another command for 10 s" \
 	env SOCKACCEL_LOCK_FILE="$LOCKF" SOCKACCEL_LOCK_WAIT=10 "$SA" load
 check "the lock wait ended within 13 s" [ $(( $(date +%s) - t0 )) -le 13 ]
+expect_error "an invalid SOCKACCEL_LOCK_WAIT is refused" "invalid SOCKACCEL_LOCK_WAIT '0'" \
+	env SOCKACCEL_LOCK_FILE="$LOCKF" SOCKACCEL_LOCK_WAIT=0 "$SA" load
 kill "$LOCK_HOLDER" 2>/dev/null
 wait "$LOCK_HOLDER" 2>/dev/null
 # A queue that moves is waited for (many commands at once, as in

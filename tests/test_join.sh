@@ -110,26 +110,7 @@ check "the join hook watches $NS_ON and only it" [ "$(hooked_netns)" = "$(ns_coo
 section() { echo "$1 ($(( $(date +%s) - T0 )) s)"; }
 
 # --- helpers ----------------------------------------------------------------
-# map_entries MAP: entries of a pinned map (-1 if unreadable).
-map_entries() {
-	bpftool -j map dump pinned "$SOCKACCEL_PIN_ROOT/$1" 2> /dev/null |
-		/usr/bin/python3 -c 'import json, sys
-try:
-    print(len(json.load(sys.stdin)))
-except Exception:
-    print(-1)'
-}
-# join_ports_sum: join candidates counted over every port (-1 if unreadable).
-join_ports_sum() {
-	bpftool -j map dump pinned "$SOCKACCEL_PIN_ROOT/sockaccel_join_ports" 2> /dev/null |
-		/usr/bin/python3 -c 'import json, sys
-try:
-    print(sum(e["formatted"]["value"] for e in json.load(sys.stdin)))
-except Exception:
-    print(-1)'
-}
-join_ports_clear() { [ "$(join_ports_sum)" -eq 0 ]; }
-
+join_ports_clear() { [ "$(map_entries sockaccel_join_ports sum)" -eq 0 ]; }
 
 # snap FILE: the JSON counters now.
 snap() { "$SA" -j stats > "$1" 2> /dev/null || echo '{}' > "$1"; }
@@ -363,8 +344,8 @@ done
 # and no record may stay.
 section "9. after the cases: nothing left"
 wait_until 5 join_ports_clear
-check "no port counts a join candidate any more (sockaccel_join_ports sums to $(join_ports_sum))" \
-	[ "$(join_ports_sum)" -eq 0 ]
+check "no port counts a join candidate any more (sockaccel_join_ports sums to $(map_entries sockaccel_join_ports sum))" \
+	join_ports_clear
 check "no record left (sockaccel_records holds $(map_entries sockaccel_records))" \
 	[ "$(map_entries sockaccel_records)" -eq 0 ]
 
