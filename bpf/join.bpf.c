@@ -19,9 +19,10 @@
  * (enqueue_to_backlog() from loopback_xmit()) with bottom halves off and
  * no socket spinlock, so locking the socket found cannot deadlock.
  *
- * Each segment costs a header parse and one array read unless its
- * destination port has a candidate (sockaccel_join_ports); then a socket
- * lookup (bpf_sk_lookup_tcp(), in this netns) and its state. A candidate
+ * Each segment costs one array read while there is no candidate, a
+ * header parse and a second read while its destination port has none
+ * (sockaccel_join_ports); then a socket lookup (bpf_sk_lookup_tcp(), in
+ * this netns) and its state. A candidate
  * is looked at again no sooner than SA_JOIN_RECHECK_NS later, doubling up
  * to SA_JOIN_RECHECK_MAX_NS, and gives up after SA_JOIN_PATIENCE_NS.
  *
@@ -330,11 +331,15 @@ SEC("tc")
 int sockaccel_join(struct __sk_buff *skb)
 {
 	struct bpf_sock_tuple t = {};
+	__u32 len, port = SA_JOIN_PORTS_ALL, *n;
 	struct sa_config *cfg;
 	struct bpf_sock *sk;
-	__u32 len, port, *n;
 	__u16 dport = 0;
 
+	/* No candidate anywhere: half this program's cost per segment. */
+	n = bpf_map_lookup_elem(&sockaccel_join_ports, &port);
+	if (!n || !*n)
+		return SA_TC_ACT_OK;
 	len = segment_tuple(skb, &t, &dport);
 	if (!len)
 		return SA_TC_ACT_OK;

@@ -22,6 +22,9 @@
 
 #include "common.bpf.h"
 
+/* sockaccel_join_ports' index that counts every candidate (maps.bpf.h). */
+#define SA_JOIN_PORTS_ALL	0
+
 /*
  * Pass reasons at establishment that can go away: the socket may join. Not
  * a blocking client: programs that connect blocking read blocking (netperf,
@@ -67,9 +70,12 @@ static __always_inline bool sa_join_hooked(__u64 netns_cookie)
 
 static __always_inline void sa_join_ports_add(__u16 port, int delta)
 {
-	__u32 k = port;
+	__u32 k = port, all = SA_JOIN_PORTS_ALL;
 	__u32 *n = bpf_map_lookup_elem(&sockaccel_join_ports, &k);
 
+	if (n)
+		__sync_fetch_and_add(n, delta);
+	n = bpf_map_lookup_elem(&sockaccel_join_ports, &all);
 	if (n)
 		__sync_fetch_and_add(n, delta);
 }

@@ -133,7 +133,9 @@ struct {
 /*
  * Join candidates per local port (host byte order index): the join hook
  * (join.bpf.c) runs on every segment loopback delivers, and looks a
- * socket up only when its destination port has one.
+ * socket up only when its destination port has one. Index 0 (no
+ * connected socket has local port 0) counts them all: with none, the hook
+ * returns before parsing the segment.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -15,6 +15,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Network order in the ctx's upper 16 bits (sock_ops_convert_ctx_access()). */
+static __always_inline __u16 sa_remote_port(struct bpf_sock_ops *skops)
+{
+	return bpf_ntohl(skops->remote_port);
+}
+
 static __always_inline void fill_addresses(struct bpf_sock_ops *skops,
 					   struct sa_sock_state *st)
 {
@@ -32,7 +38,7 @@ static __always_inline void fill_addresses(struct bpf_sock_ops *skops,
 
 	st->family = family;
 	st->local_port = skops->local_port;			/* host order in ctx */
-	st->remote_port = bpf_ntohl(skops->remote_port);	/* network order in ctx */
+	st->remote_port = sa_remote_port(skops);
 	if (family == AF_INET) {
 		l0 = l1 = r0 = r1 = 0;
 		l2 = r2 = bpf_htonl(0xffff);
@@ -144,10 +150,70 @@ static __always_inline void count_conn(const struct sa_exe_key *k)
 }
 
 /*
+ * A client connecting to a listener in its own netns whose connections
+ * exchanged fewer than SA_SHORT_MSGS messages per socket on average stays
+ * on TCP; one connection in SA_SHORT_SAMPLE_EVERY is inserted anyway so
+ * the average follows the traffic. The server end follows its client
+ * (inserted only if the client is), so both ends always agree.
+ * The listener whose connections are short, if this one's is.
+ */
+static __always_inline struct sa_listener *short_listener(struct bpf_sock_ops *skops,
+							  const struct sa_config *cfg,
+							  __u16 remote_port)
+{
+	struct sa_listen_key k;
+	struct sa_listener *l;
+
+	if (!cfg->short_conns)
+		return NULL;
+	listen_key(skops, remote_port, &k);
+	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
+	if (!l || l->samples < SA_SHORT_MIN_SAMPLES ||
+	    l->avg_msgs >= SA_SHORT_MSGS * SA_AVG_ONE)
+		return NULL;
+	return l;
+}
+
+/*
+ * Decided once per connection, at connect (note_reader()): such a client
+ * gets no sk_storage, and its establishment finds it by that
+ * (struct new_conn's reader_known) and short_listener().
+ */
+static __always_inline bool short_connections(struct bpf_sock_ops *skops,
+					      const struct sa_config *cfg)
+{
+	struct sa_listener *l = short_listener(skops, cfg, sa_remote_port(skops));
+
+	return l && l->skipped++ % SA_SHORT_SAMPLE_EVERY != 0;
+}
+
+/*
+ * tcp_bpf_recvmsg() (net/ipv4/tcp_bpf.c) returns -EAGAIN when a blocking
+ * reader is woken without data (signal, its own FIN acked, write space),
+ * and ignores MSG_WAITALL and SO_RCVLOWAT for queued redirected bytes. A
+ * blocking socket must never get that recvmsg: a final reason (a client
+ * does not join later, sa_may_join_later()).
+ */
+static __always_inline __u32 client_reads_nonblocking(struct tcp_sock *tp,
+						      const struct sa_config *cfg)
+{
+	if (cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY)
+		return SA_R_NONE;
+	return sa_file_nonblocking(tp) == 0 ? SA_R_BLOCKING : SA_R_NONE;
+}
+
+/*
  * TCP_CONNECT_CB runs in connect()'s own context (tcp_connect()), the one
  * place a client socket and the program that will read it meet; the
  * established callback may run in softirq. Only sockets in an attached
- * cgroup get sk_storage here.
+ * cgroup get sk_storage here, and only if they can be inserted: a
+ * blocking connect() is still blocking at establishment (it sleeps in
+ * inet_wait_for_connect() until then), so client_reads_nonblocking() will
+ * pass it, and creating its sk_storage (bpf_local_storage_alloc(), then
+ * bpf_sk_storage_free() at close: measured 1.1 us of a blocking
+ * connection's 1.5 us in this program) would buy nothing. Should it be
+ * made nonblocking meanwhile (by another thread, or after a connect()
+ * interrupted by a signal), its reader is unknown: passed.
  */
 static __always_inline void note_reader(struct bpf_sock_ops *skops)
 {
@@ -161,7 +227,9 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 	if (!cfg || !cfg->enabled || !bsk)
 		return;
 	tp = bpf_skc_to_tcp_sock(bsk);
-	if (!tp || !sa_cgroup_slot(sa_sk(tp), &cgroup_id))
+	if (!tp || client_reads_nonblocking(tp, cfg) != SA_R_NONE)
+		return;
+	if (!sa_cgroup_slot(sa_sk(tp), &cgroup_id) || short_connections(skops, cfg))
 		return;
 	if (!sa_current_exe(&exe, NULL))
 		return;
@@ -172,29 +240,6 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 	st->reader = exe;
 	st->flags |= SA_SF_READER_KNOWN;
 	count_conn(&exe);
-}
-
-/*
- * A client connecting to a listener in its own netns whose connections
- * exchanged fewer than SA_SHORT_MSGS messages per socket on average stays
- * on TCP; one connection in SA_SHORT_SAMPLE_EVERY is inserted anyway so
- * the average follows the traffic. The server end follows its client
- * (inserted only if the client is), so both ends always agree.
- */
-static __always_inline bool short_connections(struct bpf_sock_ops *skops,
-					      const struct sa_config *cfg, __u16 remote_port)
-{
-	struct sa_listen_key k;
-	struct sa_listener *l;
-
-	if (!cfg->short_conns)
-		return false;
-	listen_key(skops, remote_port, &k);
-	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
-	if (!l || l->samples < SA_SHORT_MIN_SAMPLES ||
-	    l->avg_msgs >= SA_SHORT_MSGS * SA_AVG_ONE)
-		return false;
-	return l->skipped++ % SA_SHORT_SAMPLE_EVERY != 0;
 }
 
 /* At close: fold what this socket sent into its listener's average. */
@@ -228,6 +273,7 @@ struct new_conn {
 	__u64 cgroup_id;
 	int listener_nb;		/* server end: 1 nonblocking, 0 not, -1 unknown */
 	bool active;			/* client end */
+	bool reader_known;		/* client end: note_reader() kept it */
 };
 
 /*
@@ -272,19 +318,16 @@ static __always_inline __u32 client_end_verified(struct new_conn *nc, const stru
 }
 
 /*
- * tcp_bpf_recvmsg() (net/ipv4/tcp_bpf.c) returns -EAGAIN when a blocking
- * reader is woken without data (signal, its own FIN acked, write space),
- * and ignores MSG_WAITALL and SO_RCVLOWAT for queued redirected bytes. A
- * blocking socket must never get that recvmsg. A passive child has no
- * file until accept(): its listener's mode is the hint.
+ * A passive child has no file until accept(): its listener's mode is the
+ * hint (client_reads_nonblocking() says why blocking matters).
  */
 static __always_inline __u32 reads_nonblocking(struct tcp_sock *tp, struct new_conn *nc,
 					       const struct sa_config *cfg)
 {
+	if (nc->active)
+		return client_reads_nonblocking(tp, cfg);
 	if (cfg->kernel_flags & SA_KF_RECV_WAITS_SAFELY)
 		return SA_R_NONE;
-	if (nc->active)
-		return sa_file_nonblocking(tp) == 0 ? SA_R_BLOCKING : SA_R_NONE;
 	nc->listener_nb = nc->listener ? listener_nonblocking(nc->listener) : -1;
 	return nc->listener_nb == 0 ? SA_R_LISTENER_BLOCKING : SA_R_NONE;
 }
@@ -309,12 +352,15 @@ static __always_inline struct verdict insert_verdict(struct bpf_sock_ops *skops,
 		return v;
 	if (note_reason(&v, reads_nonblocking(tp, nc, cfg)))
 		return v;
+	/* Decided at connect: no reader was noted (note_reader()). */
+	if (nc->active && !nc->reader_known &&
+	    note_reason(&v, short_listener(skops, cfg, nc->st.remote_port) ?
+			    SA_R_SHORT_CONNS : SA_R_NONE))
+		return v;
 	/* The reader must be known not to read with splice() (guard.bpf.c). */
 	r = nc->active ? sa_reader_verdict(cfg, &nc->st.reader) : child_reader_verdict(cfg, nc->listener);
 	if (note_reason(&v, r))
 		return v;
-	if (nc->active && v.first == SA_R_NONE && short_connections(skops, cfg, nc->st.remote_port))
-		note_reason(&v, SA_R_SHORT_CONNS);
 	/* Its client end may still join: follow it in then. */
 	if (!nc->active && nc->client && (nc->client->flags & SA_RF_CANDIDATE))
 		note_reason(&v, SA_R_PEER_NOT_JOINED);
@@ -358,6 +404,17 @@ static __always_inline void want_callbacks(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 				  BPF_SOCK_OPS_STATE_CB_FLAG |
 				  BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+}
+
+/*
+ * A passive child inherits its listener's STATE callback flag
+ * (sk_clone_lock() copies the tcp_sock, and nothing clears the flags
+ * before inet_csk_prepare_for_destroy_sock()): four runs of this program
+ * per connection that a child passed for good does not need.
+ */
+static __always_inline void no_callbacks(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, 0);
 }
 
 static __always_inline void insert_connection(struct bpf_sock_ops *skops, struct bpf_sock *bsk,
@@ -456,7 +513,8 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 		return;
 	sa_count(slot, SA_C_SOCKS_SEEN, 1);
 	if (active) {
-		if (st && (st->flags & SA_SF_READER_KNOWN))
+		nc.reader_known = st && (st->flags & SA_SF_READER_KNOWN);
+		if (nc.reader_known)
 			nc.st.reader = st->reader;
 	} else {
 		nc.listener = listener_of(skops);
@@ -482,6 +540,9 @@ static __always_inline void decide_connection(struct bpf_sock_ops *skops, bool a
 		sa_emit(&nc.st, SA_EV_PASSED, v.first, nc.cgroup_id);
 	if (!v.final && make_candidate(skops, bsk, tp, &nc, v.first))
 		return;
+	if (active)
+		return;
+	no_callbacks(skops);
 	/* Tell the client end it will never be paired: it leaves the sockhash. */
 	if (nc.client)
 		__sync_fetch_and_or(&nc.client->flags, SA_RF_DECLINED);
