@@ -6,6 +6,7 @@
   report.py record RAW.jsonl KEY=VALUE...        append one run, print a summary
   report.py pgbench OUT.json STDOUT LOGDIR KEY=VALUE...
                                                  one pgbench run as a JSON result
+  report.py cost COST.jsonl KEY=VALUE...         append one bpf_stats run, print it
   report.py report DIR                           results.md, results.json, chart.svg
 
 A run record holds the cell, variant, repetition, the sabench (or
@@ -255,6 +256,108 @@ def cmd_record(raw, args):
     elif "tcp_out_segs" in r and r.get("ok") and d["variant"] == "plain":
         s += f"  [{r['tcp_out_segs']} TCP segs]"
     print(s)
+
+
+def prog_stats(path):
+    """sockaccel's programs in a `bpftool -j prog show`: id -> (name, runs, ns)."""
+    out = {}
+    for p in load_json(path, []) or []:
+        if str(p.get("name", "")).startswith("sockaccel_"):
+            out[p["id"]] = (p["name"], p.get("run_cnt", 0), p.get("run_time_ns", 0))
+    return out
+
+
+def cmd_cost(path, args):
+    """One run with kernel.bpf_stats_enabled=1: sockaccel's BPF time per operation."""
+    d = kv(args)
+    res = {}
+    try:
+        with open(d["out"]) as f:
+            for line in f:
+                if line.startswith("{"):
+                    res = json.loads(line)
+    except (OSError, ValueError):
+        res = {}
+    a, b = prog_stats(d.get("before", "")), prog_stats(d.get("after", ""))
+    progs = {}
+    for pid, (name, runs, ns) in b.items():
+        r0, n0 = a.get(pid, (name, 0, 0))[1:]
+        if runs - r0 > 0:
+            e = progs.setdefault(name, [0, 0])
+            e[0] += runs - r0
+            e[1] += ns - n0
+    mode = res.get("mode")
+    # Per operation for rr/crr (a request/response, a connection), per MB for streams.
+    units = res.get("bytes", 0) / 1e6 if mode == "stream" else res.get("ops", 0)
+    rec = {"cell": d["cell"], "variant": d["variant"], "ok": bool(res.get("ok")) and
+           int(d.get("rc", 0)) == 0, "mode": mode, "units": units, "progs": progs,
+           "cpu_us_per_op": res.get("cpu_us_per_op"), "cpu_s_per_gb": res.get("cpu_s_per_gb")}
+    total = sum(v[1] for v in progs.values())
+    rec["ns_per_unit"] = total / units if rec["ok"] and units else None
+    with open(path, "a") as f:
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+    unit = "MB" if mode == "stream" else "op"
+    if rec["ns_per_unit"] is None:
+        print(f"  cost {d['cell']} {d['variant']}: no result")
+    else:
+        print(f"  cost {d['cell']} {d['variant']}: sockaccel's programs {rec['ns_per_unit']:.0f} "
+              f"ns/{unit} (bpf_stats)")
+
+
+def load_costs(d):
+    costs = {}
+    try:
+        with open(os.path.join(d, "cost.jsonl")) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    costs.setdefault(r["cell"], {})[r["variant"]] = r
+    except OSError:
+        pass
+    return costs
+
+
+def cost_lines(cells, costs):
+    """The table of what sockaccel's programs cost per operation (bpf_stats)."""
+    L = []
+    rows = [c for c in cells if c["cell"] in costs]
+    if not rows:
+        return L
+    L.append("")
+    L.append("## What sockaccel's programs cost (bpf_stats)\n")
+    L.append("One more 1 s run per variant after each cell's repetitions, with "
+             "kernel.bpf_stats_enabled=1: the run time of sockaccel's BPF programs "
+             "(run_time_ns, summed over every program whose name starts with sockaccel_) per "
+             "operation (a request/response for rr, a connection for crr) or per MB (stream). "
+             "Measured, not inferred from the ratios above, which the machine's noise moves "
+             "by more than these costs. Plain TCP pays too: the guard's tracepoints run for "
+             "every process. \"share\" is the sockaccel variant's cost over the process CPU "
+             "time per op of plain TCP in the same cell (CPU us/op above): the most sockaccel "
+             "can take from a connection that stays on TCP. The statistics add about 25 ns "
+             "per program run (two clock reads), so these are upper bounds.\n")
+    L.append("| cell | unit | plain TCP | sockaccel | sockaccel, no hook | share | "
+             "sockaccel's programs per unit (runs, ns) |")
+    L.append("|---|---|---:|---:|---:|---:|---|")
+    for c in rows:
+        cc = costs[c["cell"]]
+        unit = "MB" if c["mode"] == "stream" else ("connection" if c["mode"] == "crr" else "req/resp")
+
+        def ns(v):
+            r = cc.get(v)
+            return f"{r['ns_per_unit']:,.0f} ns" if r and r.get("ns_per_unit") is not None else "–"
+        share = "–"
+        sa = cc.get("sockaccel")
+        mm = (c.get("metrics") or {}).get("cpu_us_per_op")
+        if sa and sa.get("ns_per_unit") is not None and mm and mm["median"].get("plain"):
+            share = f"{100.0 * sa['ns_per_unit'] / (mm['median']['plain'] * 1000):.1f}%"
+        top = ""
+        if sa and sa.get("units"):
+            items = sorted(sa["progs"].items(), key=lambda x: -x[1][1])[:4]
+            top = ", ".join(f"{n[len('sockaccel_'):]} {v[0] / sa['units']:.1f} x "
+                            f"{v[1] / v[0]:.0f}" for n, v in items if v[0])
+        L.append(f"| {c['cell']} | {unit} | {ns('plain')} | {ns('sockaccel')} | {ns('nohook')} "
+                 f"| {share} | {top} |")
+    return L
 
 
 # ------------------------------------------------------------------ report
@@ -519,7 +622,7 @@ def fast_path_text(c):
     return f"{f_pct(sh)} of {fmt_bytes(sc['bytes_redirected'] + sc['bytes_passed'])}"
 
 
-def write_md(path, machine, cells, raw_count, wall):
+def write_md(path, machine, cells, raw_count, wall, costs):
     L = []
     L.append("# sockaccel benchmark results\n")
     m = machine or {}
@@ -618,12 +721,13 @@ def write_md(path, machine, cells, raw_count, wall):
         L.append("")
         L.append("## What the join hook costs connections that never join\n")
         L.append("Blocking sockets stay on TCP (this kernel's tcp_bpf_recvmsg() is unsafe for "
-                 "blocking readers), so these connections never join; in a namespace with the "
-                 "join hook both ends are nonetheless join candidates for their whole life "
-                 "(a record, a callback on every transmitted segment, a socket lookup in the "
-                 "hook for every segment received). \"no hook\": the same attached cgroup "
-                 "in a second namespace whose lo has no hook (connections decided at "
-                 "establishment only, as before the join hook). All three interleaved.\n")
+                 "blocking readers), so these connections never join and are no join "
+                 "candidates (a blocking client is passed for good; the server end of a "
+                 "client that is not in is too); the hook still runs on every segment "
+                 "loopback delivers (one array read while no socket anywhere is a "
+                 "candidate). \"no hook\": the same attached cgroup in a second namespace "
+                 "whose lo has no hook (connections decided at establishment only). All "
+                 "three interleaved.\n")
         L.append("| cell | metric | plain TCP | sockaccel, hook | sockaccel, no hook | "
                  "hook/plain | no hook/plain | hook/no hook | spread p/h/n | join checks/run |")
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
@@ -640,6 +744,7 @@ def write_md(path, machine, cells, raw_count, wall):
                          f"{f_ratio(mm['sockaccel_vs_plain'])} | {f_ratio(mm['nohook_vs_plain'])} | "
                          f"{f_ratio(mm['sockaccel_vs_nohook'])} | {sp} | "
                          f"{f_val(chk) if i == 0 else ''} |")
+    L.extend(cost_lines(cells, costs))
     noisy = [(c["cell"], v, o) for c in cells for v, o in (c.get("outside_cpus") or {}).items()
              if o is not None and o > 0.3]
     if noisy:
@@ -763,10 +868,11 @@ def cmd_report(d):
     machine = load_json(os.path.join(d, "machine.json"), {})
     wall = machine.get("wall_time", "?")
     cells = summarize(recs)
-    out = {"machine": machine, "cells": cells}
+    costs = load_costs(d)
+    out = {"machine": machine, "cells": cells, "bpf_cost": costs}
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
-    write_md(os.path.join(d, "results.md"), machine, cells, len(recs), wall)
+    write_md(os.path.join(d, "results.md"), machine, cells, len(recs), wall, costs)
     write_svg(os.path.join(d, "chart.svg"), cells, machine)
 
 
@@ -781,6 +887,8 @@ def main():
         cmd_record(sys.argv[2], sys.argv[3:])
     elif cmd == "pgbench" and len(sys.argv) >= 5:
         cmd_pgbench(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+    elif cmd == "cost":
+        cmd_cost(sys.argv[2], sys.argv[3:])
     elif cmd == "report":
         cmd_report(sys.argv[2])
     else:

@@ -5,7 +5,8 @@
 # for every cell runs plain TCP (cgroup not attached), sockaccel (cgroup
 # attached) and AF_UNIX, interleaved, BENCH_REPS times; then redis-benchmark
 # plain vs accelerated. Medians, ratios, counters and a chart go to
-# bench/results/ (results.md, results.json, chart.svg, raw.jsonl, run.log).
+# bench/results/ (results.md, results.json, chart.svg, raw.jsonl, cost.jsonl,
+# run.log); sabench cells also get one bpf_stats run per variant (cost_one).
 # sockaccel is loaded inside the benchmark's namespace, so its join hook
 # (tc ingress on that namespace's lo) sees the traffic; a second namespace
 # without a hook measures what the hook costs (cells with a "nohook"
@@ -133,6 +134,7 @@ cleanup() {
 			echo "bench: sockaccel left loaded: $left other cgroup(s) attached meanwhile" >&2
 		fi
 	fi
+	[ -n "${BPF_STATS0:-}" ] && sysctl -q -w kernel.bpf_stats_enabled="$BPF_STATS0" 2>/dev/null
 	rm -rf "$TMP"
 	[ -n "$PGDIR" ] && rm -rf "$PGDIR"
 	exit "$rc"
@@ -167,7 +169,7 @@ RAW="$OUT/raw.jsonl"
 LOG="$OUT/run.log"
 : > "$RAW"
 : > "$LOG"
-rm -f "$OUT/results.md" "$OUT/results.json" "$OUT/chart.svg" "$OUT/machine.json"
+rm -f "$OUT/results.md" "$OUT/results.json" "$OUT/chart.svg" "$OUT/machine.json" "$OUT/cost.jsonl"
 "$SA" -j status > "$TMP/status0.json" 2>/dev/null
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 GIT="$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$TOP" diff --quiet HEAD -- bpf loader 2>/dev/null || echo '+uncommitted-bpf/loader-changes')"
@@ -292,35 +294,43 @@ if printf '%s\n' "${SEL[@]}" | grep -q '^[^|]*|xfer|'; then
 fi
 
 FRESH_N=0
-run_one() { # CELL KIND VARIANT REP DESC ARGS...
-	local cell=$1 kind=$2 variant=$3 rep=$4 desc=$5 cg=$CG_OFF ns=$NS tr=tcp4 rc t0 t1 summary bin
-	local cmd
-	shift 5
+# cell_cmd KIND VARIANT SECONDS ARGS...: sets CMD, CMD_CG, CMD_NS (and
+# CMD_BIN, a fresh copy to remove after the run).
+cell_cmd() {
+	local kind=$1 variant=$2 secs=$3 tr=tcp4
+	shift 3
+	CMD_CG=$CG_OFF CMD_NS=$NS CMD_BIN=""
 	case $variant in
-	sockaccel) cg=$CG_ON ;;
-	nohook) cg=$CG_ON ns=$NS_NOHOOK ;;
+	sockaccel) CMD_CG=$CG_ON ;;
+	nohook) CMD_CG=$CG_ON CMD_NS=$NS_NOHOOK ;;
 	unix) tr=unix ;;
 	esac
 	case $kind in
-	sabench) cmd=("$SABENCH" "$@" --transport "$tr" --seconds "$SECS" --stall "$STALL") ;;
+	sabench) CMD=("$SABENCH" "$@" --transport "$tr" --seconds "$secs" --stall "$STALL") ;;
 	fresh)
 		FRESH_N=$((FRESH_N + 1))
-		bin="$TMP/sabench-fresh-$FRESH_N"
-		cp "$SABENCH" "$bin" || die "cannot copy sabench"
-		cmd=("$bin" "$@" --transport "$tr" --seconds "$SECS" --stall "$STALL")
+		CMD_BIN="$TMP/sabench-fresh-$FRESH_N"
+		cp "$SABENCH" "$CMD_BIN" || die "cannot copy sabench"
+		CMD=("$CMD_BIN" "$@" --transport "$tr" --seconds "$secs" --stall "$STALL")
 		;;
-	py) cmd=(python3 "$INDEP" "$@" --seconds "$SECS") ;;
-	xfer) cmd=(python3 "$XFER" --saxfer "$SAXFER" --timeout $((3 * STALL + 30)) "$@") ;;
+	py) CMD=(python3 "$INDEP" "$@" --seconds "$secs") ;;
+	xfer) CMD=(python3 "$XFER" --saxfer "$SAXFER" --timeout $((3 * STALL + 30)) "$@") ;;
 	*) die "unknown cell kind $kind" ;;
 	esac
+}
+
+run_one() { # CELL KIND VARIANT REP DESC ARGS...
+	local cell=$1 kind=$2 variant=$3 rep=$4 desc=$5 rc t0 t1 summary
+	shift 5
+	cell_cmd "$kind" "$variant" "$SECS" "$@"
 	case $variant in sockaccel | nohook) snapshot "$TMP/before.json" ;; esac
 	t0=$(date +%s.%N)
-	timeout -k 5 $((SECS + 3 * STALL + 40)) "${IN[@]}" "$cg" "$ns" "${cmd[@]}" \
+	timeout -k 5 $((SECS + 3 * STALL + 40)) "${IN[@]}" "$CMD_CG" "$CMD_NS" "${CMD[@]}" \
 		> "$TMP/out.json" 2> "$TMP/err.txt"
 	rc=$?
 	t1=$(date +%s.%N)
 	case $variant in sockaccel | nohook) "$SA" -j status > "$TMP/after.json" 2>/dev/null ;; esac
-	[ "$kind" = fresh ] && rm -f "$bin"
+	[ -n "$CMD_BIN" ] && rm -f "$CMD_BIN"
 	summary=$(python3 "$REPORT" record "$RAW" cell="$cell" variant="$variant" rep="$rep" \
 		desc="$desc" out="$TMP/out.json" before="$TMP/before.json" after="$TMP/after.json" \
 		cgpath="$CG_ON" cgid="$CGID" rc="$rc" wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
@@ -332,6 +342,29 @@ run_one() { # CELL KIND VARIANT REP DESC ARGS...
 	rm -f "$TMP/before.json" "$TMP/after.json"
 }
 
+# What sockaccel's programs cost, measured rather than read from ratios
+# that the machine's noise moves by 10-40%: one more 1 s run per variant
+# (AF_UNIX aside) with kernel.bpf_stats_enabled=1, which makes
+# bpf_prog_run() add each program's run time to its run_time_ns; the
+# delta over sockaccel's programs (their names start with sockaccel_) per
+# operation. Not part of the medians: the statistics cost two clock reads
+# per program run. The plain variant pays too: the guard's tracepoints
+# (guard.bpf.c) run for every process on the machine.
+cost_one() { # CELL KIND VARIANT ARGS...
+	local cell=$1 kind=$2 variant=$3 rc
+	shift 3
+	cell_cmd "$kind" "$variant" 1 "$@"
+	bpftool -j prog show > "$TMP/progs0.json" 2>/dev/null || return 0
+	timeout -k 5 $((1 + 3 * STALL + 40)) "${IN[@]}" "$CMD_CG" "$CMD_NS" "${CMD[@]}" \
+		> "$TMP/out.json" 2> "$TMP/err.txt"
+	rc=$?
+	bpftool -j prog show > "$TMP/progs1.json" 2>/dev/null
+	[ -n "$CMD_BIN" ] && rm -f "$CMD_BIN"
+	python3 "$REPORT" cost "$OUT/cost.jsonl" cell="$cell" variant="$variant" rc="$rc" \
+		out="$TMP/out.json" before="$TMP/progs0.json" after="$TMP/progs1.json" | tee -a "$LOG"
+}
+
+BPF_STATS0=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null)
 for cell in "${SEL[@]}"; do
 	IFS='|' read -r id kind vs desc argstr <<< "$cell"
 	read -r -a args <<< "$argstr"
@@ -341,6 +374,12 @@ for cell in "${SEL[@]}"; do
 			run_one "$id" "$kind" "$v" "$rep" "$desc" "${args[@]}"
 		done
 	done
+	case $kind in sabench | fresh) ;; *) continue ;; esac
+	[ -n "$BPF_STATS0" ] && sysctl -q -w kernel.bpf_stats_enabled=1 2>/dev/null || continue
+	for v in "${vlist[@]}"; do
+		[ "$v" = unix ] || cost_one "$id" "$kind" "$v" "${args[@]}"
+	done
+	sysctl -q -w kernel.bpf_stats_enabled="$BPF_STATS0"
 done
 
 # ------------------------------------------------------------------ redis
