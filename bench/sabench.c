@@ -20,9 +20,10 @@
  *                 epoll on nonblocking sockets (default), poll() on
  *                 nonblocking sockets, or blocking sockets (listener
  *                 included) and plain send()/recv(), as netperf does.
- *   --late-nonblock  (rr, --io epoll|poll) blocking listener and blocking
- *                 connect(); both sockets are made nonblocking once
- *                 established (PostgreSQL's backends, libpq, Python).
+ *   --late-nonblock  (rr, --io epoll|poll) blocking listener, each
+ *                 accepted socket made nonblocking after accept()
+ *                 (PostgreSQL's backends; the client connects nonblocking,
+ *                 as libpq does).
  *   --cpus 0|1|2  0 no pinning; 1 both threads on one CPU; 2 client/writer
  *                 and server/reader on different CPUs (--cpu-list A,B).
  *
@@ -69,7 +70,7 @@ static struct {
 	double seconds;
 	double stall;		/* no progress for this long = failure */
 	enum io io;		/* rr, crr: how the ends wait */
-	int late_nonblock;	/* rr: nonblocking only once established */
+	int late_nonblock;	/* rr: accepted sockets nonblocking after accept() */
 } opt = { .mode = M_STREAM, .tr = T_TCP4, .conns = 1, .cpus = 0, .cpu_a = 0, .cpu_b = 1,
 	  .nodelay = 1, .seconds = 3, .stall = 10 };
 
@@ -77,10 +78,19 @@ static const char *mode_names[] = { "stream", "rr", "crr" };
 static const char *tr_names[] = { "tcp4", "tcp6", "unix" };
 static const char *io_names[] = { "epoll", "poll", "block" };
 
-/* Sockets start nonblocking unless --io block or --late-nonblock. */
+/*
+ * The listener and accepted sockets start nonblocking unless --io block
+ * or --late-nonblock; the client unless --io block (libpq connects
+ * nonblocking).
+ */
 static int sock_nb_flag(void)
 {
 	return opt.io == IO_BLOCK || opt.late_nonblock ? 0 : SOCK_NONBLOCK;
+}
+
+static int client_nb_flag(void)
+{
+	return opt.io == IO_BLOCK ? 0 : SOCK_NONBLOCK;
 }
 
 
@@ -282,11 +292,11 @@ static int make_listener(void)
 
 /*
  * Nonblocking connect; returns at once (may still be in progress). With
- * --io block or --late-nonblock a blocking connect, complete on return.
+ * --io block a blocking connect, complete on return.
  */
 static int start_connect(void)
 {
-	int fd = socket(srv_addr.ss_family, SOCK_STREAM | sock_nb_flag() | SOCK_CLOEXEC, 0);
+	int fd = socket(srv_addr.ss_family, SOCK_STREAM | client_nb_flag() | SOCK_CLOEXEC, 0);
 	uint64_t until = now_ns() + (uint64_t)(opt.stall * 1e9);
 
 	if (fd < 0)
@@ -333,7 +343,8 @@ static void check_connected(int fd)
 
 /*
  * One established pair, client and accepted server side, both nonblocking
- * (--io block: both blocking; --late-nonblock: made nonblocking now).
+ * (--io block: both blocking; --late-nonblock: the server side made
+ * nonblocking after accept(), as PostgreSQL's backends do).
  */
 static void make_pair(int lfd, int *cfd, int *sfd)
 {
@@ -353,10 +364,8 @@ static void make_pair(int lfd, int *cfd, int *sfd)
 	tune(*sfd);
 	wait_fd(*cfd, POLLOUT, "connect");
 	check_connected(*cfd);
-	if (opt.late_nonblock) {
-		set_nonblock(*cfd);
+	if (opt.late_nonblock)
 		set_nonblock(*sfd);
-	}
 }
 
 /* ---------------------------------------------------------- latency */
@@ -976,8 +985,8 @@ static void usage(void)
 		"  --no-nodelay    leave Nagle on (default: TCP_NODELAY on every socket)\n"
 		"  --io epoll|poll|block  rr, crr: epoll (default) or poll() on nonblocking\n"
 		"                  sockets, or blocking sockets (listener included)\n"
-		"  --late-nonblock rr: blocking listener and connect(), both ends made\n"
-		"                  nonblocking once established\n"
+		"  --late-nonblock rr: blocking listener, accepted sockets made\n"
+		"                  nonblocking after accept() (PostgreSQL's backends)\n"
 		"  --stall S       fail when no progress for S seconds (default 10)\n"
 		"Prints one JSON line. Exit 0 ok, 1 failed run, 2 usage, 3 hard timeout.\n");
 	exit(2);
