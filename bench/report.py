@@ -416,6 +416,11 @@ def f_ratio(v):
     return "–" if v is None else f"{v:.2f}x"
 
 
+def f_paired(mm):
+    p = mm.get("sockaccel_vs_plain_paired")
+    return "" if p is None else f" ({p:.2f}x)"
+
+
 def f_pct(v):
     return "–" if v is None else f"{100 * v:.0f}%"
 
@@ -478,6 +483,15 @@ def sa_share(runs):
             "pass_reasons": reasons, "runs_without_counters": detached, "joins": joins}
 
 
+def paired_ratio(cell, key, a="sockaccel", b="plain"):
+    """Median over repetitions of a/b within each repetition (its runs were
+    adjacent in time): less moved by the machine's slow drifts than the
+    ratio of the medians."""
+    by_rep = {r["rep"]: r["result"].get(key) for r in cell["runs"].get(b, [])}
+    xs = [ratio(r["result"].get(key), by_rep.get(r["rep"])) for r in cell["runs"].get(a, [])]
+    return med(xs)
+
+
 def summarize_sabench(cell):
     any_run = next((rs[0] for rs in cell["runs"].values() if rs), None)
     if any_run is None:
@@ -501,6 +515,7 @@ def summarize_sabench(cell):
             m["median"][v] = med(xs)
             m["spread"][v] = spread(xs)
         m["sockaccel_vs_plain"] = ratio(m["median"]["sockaccel"], m["median"]["plain"])
+        m["sockaccel_vs_plain_paired"] = paired_ratio(cell, key)
         m["unix_vs_plain"] = ratio(m["median"]["unix"], m["median"]["plain"])
         m["nohook_vs_plain"] = ratio(m["median"]["nohook"], m["median"]["plain"])
         m["sockaccel_vs_nohook"] = ratio(m["median"]["sockaccel"], m["median"]["nohook"])
@@ -648,9 +663,12 @@ def write_md(path, machine, cells, raw_count, wall, costs):
              "better.")
     L.append("- spread = (max - min) / median over the repetitions "
              "(plain / sockaccel / AF_UNIX).")
+    L.append("- in parentheses after sockaccel/plain: the paired ratio, the median over "
+             "repetitions of sockaccel/plain within each repetition (two runs adjacent in "
+             "time), less moved by slow drifts of the machine's load.")
     L.append("")
     L.append("## Throughput and latency\n")
-    L.append("| cell | metric | plain TCP | sockaccel | AF_UNIX | sockaccel/plain | "
+    L.append("| cell | metric | plain TCP | sockaccel | AF_UNIX | sockaccel/plain (paired) | "
              "AF_UNIX/plain | spread p/s/u | sockaccel fast path (bytes redirected) |")
     L.append("|---|---|---:|---:|---:|---:|---:|---|---|")
     for c in cells:
@@ -671,8 +689,8 @@ def write_md(path, machine, cells, raw_count, wall, costs):
             fp = fast_path_text(c) if i == 0 else ""
             L.append(f"| {name} | {mm['label']} | {f_val(mm['median']['plain'])} | "
                      f"{f_val(mm['median']['sockaccel'])} | {f_val(mm['median'].get('unix'))} | "
-                     f"{f_ratio(mm['sockaccel_vs_plain'])} | {f_ratio(mm['unix_vs_plain'])} | "
-                     f"{sp} | {fp} |")
+                     f"{f_ratio(mm['sockaccel_vs_plain'])}{f_paired(mm)} | "
+                     f"{f_ratio(mm['unix_vs_plain'])} | {sp} | {fp} |")
     L.append("")
     L.append("## CPU outside the benchmark process\n")
     L.append("CPU s/GB and CPU us/op above are the sabench process only (both ends, "
