@@ -204,6 +204,17 @@ static __always_inline bool local_listener(const struct sa_sock_state *st)
 	return bpf_map_lookup_elem(&sockaccel_listeners, &k) != NULL;
 }
 
+/*
+ * The server end was not inserted and never will be (decide_connection()
+ * marks the client's record): no grace to wait out, leave now.
+ */
+static __always_inline bool server_declined(const struct sa_sock_state *st)
+{
+	struct sa_record *own = bpf_map_lookup_elem(&sockaccel_records, &st->key);
+
+	return own && (own->flags & SA_RF_DECLINED);
+}
+
 /* See SA_PEER_WAIT_NS. True if the server end's record exists now. */
 static __always_inline bool wait_for_peer_record(struct sa_sock_state *st,
 						 const struct sa_conn_key *peer_key,
@@ -394,7 +405,8 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 	 */
 	if (!rec) {
 		c->c[SA_C_LOOKUP_MISSES]++;
-		if (bpf_ktime_get_ns() - st->inserted_ns < SA_PEER_GRACE_NS)
+		if (bpf_ktime_get_ns() - st->inserted_ns < SA_PEER_GRACE_NS &&
+		    !server_declined(st))
 			return SA_R_PEER_MISSING;
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;
