@@ -205,15 +205,19 @@ static __always_inline __u32 client_reads_nonblocking(struct tcp_sock *tp,
 /*
  * TCP_CONNECT_CB runs in connect()'s own context (tcp_connect()), the one
  * place a client socket and the program that will read it meet; the
- * established callback may run in softirq. Only sockets in an attached
- * cgroup get sk_storage here, and only if they can be inserted: a
- * blocking connect() is still blocking at establishment (it sleeps in
+ * established callback may run in softirq. Every connection of an
+ * attached cgroup counts for its executable's probation (and makes it
+ * known), but only one that can be inserted gets sk_storage: a blocking
+ * connect() is still blocking at establishment (it sleeps in
  * inet_wait_for_connect() until then), so client_reads_nonblocking() will
- * pass it, and creating its sk_storage (bpf_local_storage_alloc(), then
- * bpf_sk_storage_free() at close: measured 1.1 us of a blocking
- * connection's 1.5 us in this program) would buy nothing. Should it be
- * made nonblocking meanwhile (by another thread, or after a connect()
- * interrupted by a signal), its reader is unknown: passed.
+ * pass it, and a short connection stays on TCP; creating their sk_storage
+ * (bpf_local_storage_alloc(), then bpf_sk_storage_free() at close:
+ * measured 1.1 us of a blocking connection's 1.5 us in this program)
+ * would buy nothing. Should it be made nonblocking meanwhile (by another
+ * thread, or after a connect() interrupted by a signal), its reader is
+ * unknown: passed. Without sk_storage nothing marks a second attached
+ * ancestor's run: nested attachments count such a connection once per
+ * attachment.
  */
 static __always_inline void note_reader(struct bpf_sock_ops *skops)
 {
@@ -227,12 +231,14 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 	if (!cfg || !cfg->enabled || !bsk)
 		return;
 	tp = bpf_skc_to_tcp_sock(bsk);
-	if (!tp || client_reads_nonblocking(tp, cfg) != SA_R_NONE)
-		return;
-	if (!sa_cgroup_slot(sa_sk(tp), &cgroup_id) || short_connections(skops, cfg))
+	if (!tp || !sa_cgroup_slot(sa_sk(tp), &cgroup_id))
 		return;
 	if (!sa_current_exe(&exe, NULL))
 		return;
+	if (client_reads_nonblocking(tp, cfg) != SA_R_NONE || short_connections(skops, cfg)) {
+		count_conn(&exe);
+		return;
+	}
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	/* Nested attachments run this once per attached ancestor. */
 	if (!st || (st->flags & SA_SF_READER_KNOWN))
