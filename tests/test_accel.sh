@@ -35,12 +35,28 @@ transfer() {
 	echo $((after - before))
 }
 
+# Passes for any reason but the reader falling behind: peer_backlog, and
+# stack_pending until the bytes it sent through TCP drain.
+other_passes() {
+	"$SA" -j stats 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin).get("pass_reasons", {})
+print(sum(v for k, v in r.items() if k not in ("peer_backlog", "stack_pending")))'
+}
+
+# Every payload byte redirected; or, where the reader fell backlog_limit
+# behind despite --pace (a qemu guest under TCG), the rest passed for that
+# reason alone: the fallback the design promises, not a lost fast path.
+redirected_or_reader_behind() { # REDIRECTED OTHER_PASSES BACKLOG_PASSES
+	[ "$1" -ge "$BYTES" ] || { [ "$2" -eq 0 ] && [ "$3" -gt 0 ]; }
+}
+
 for v in "v4 127.0.0.1:0 127.0.0.1" "v6 [::1]:0 [::1]" "mapped 127.0.0.1:0 [::ffff:127.0.0.1]"; do
 	set -- $v
 	name=$1 listen=$2 host=$3
-	red0=$(counter bytes_redirected)
+	red0=$(counter bytes_redirected) op0=$(other_passes) pb0=$(counter peer_backlog)
 	on=$(transfer "$CG_ON" "$listen" "$host"); on=${on:-server-failed}
-	red1=$(counter bytes_redirected)
+	red1=$(counter bytes_redirected) op1=$(other_passes) pb1=$(counter peer_backlog)
 	off=$(transfer "$CG_OFF" "$listen" "$host"); off=${off:-server-failed}
 	log "$name: accelerated $on segments, control $off segments, redirected $((red1 - red0)) bytes"
 	case "$on$off" in *failed*) fail "$name: transfer or verification failed ($on / $off)"; continue ;; esac
@@ -49,7 +65,10 @@ for v in "v4 127.0.0.1:0 127.0.0.1" "v6 [::1]:0 [::1]" "mapped 127.0.0.1:0 [::ff
 	# behind by backlog_limit legitimately moves the connection to TCP.
 	check "$name: accelerated transfer sent < 50 segments" [ "$on" -lt 50 ]
 	check "$name: control transfer sent > 1000 segments" [ "$off" -gt 1000 ]
-	check "$name: all payload bytes redirected" [ $((red1 - red0)) -ge "$BYTES" ]
+	[ $((red1 - red0)) -ge "$BYTES" ] ||
+		log "$name: $((BYTES - red1 + red0)) bytes through TCP; passes: $((pb1 - pb0)) peer_backlog, $((op1 - op0)) for other reasons"
+	check "$name: all payload bytes redirected, or passed only while the reader was behind" \
+		redirected_or_reader_behind $((red1 - red0)) $((op1 - op0)) $((pb1 - pb0))
 done
 
 # The handshake race: a client that writes at once after connect() may
@@ -86,13 +105,14 @@ CG_CHILD="$CG_ON/child"
 mkdir "$CG_CHILD" || die "cannot create $CG_CHILD"
 echo "$CG_CHILD" >> "$_SA_STATE/cgroups"
 attach "$CG_CHILD"
-red0=$(counter bytes_redirected)
+red0=$(counter bytes_redirected) op0=$(other_passes) pb0=$(counter peer_backlog)
 nested=$(transfer "$CG_CHILD" 127.0.0.1:0 127.0.0.1); nested=${nested:-server-failed}
-red1=$(counter bytes_redirected)
+red1=$(counter bytes_redirected) op1=$(other_passes) pb1=$(counter peer_backlog)
 log "nested: accelerated $nested segments, redirected $((red1 - red0)) bytes"
 check "nested attachment: transfer verified" [ "${nested/*failed*/x}" != x ]
 check "nested attachment: < 50 segments" [ "${nested/*failed*/99999}" -lt 50 ]
-check "nested attachment: all payload bytes redirected" [ $((red1 - red0)) -ge "$BYTES" ]
+check "nested attachment: all payload bytes redirected, or passed only while the reader was behind" \
+	redirected_or_reader_behind $((red1 - red0)) $((op1 - op0)) $((pb1 - pb0))
 
 check "sockets were added" [ "$(counter socks_added)" -ge 6 ]
 check "no insert failures" [ "$(counter insert_failed)" -eq 0 ]
