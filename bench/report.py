@@ -182,6 +182,20 @@ def fmt_bytes(n):
     return f"{n:.1f} TB"
 
 
+def last_json_line(path):
+    """The last JSON object line a tool printed (sabench, saxfer, pgbench), or None."""
+    res = None
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{"):
+                    res = json.loads(line)
+    except (OSError, ValueError):
+        res = None
+    return res
+
+
 def cmd_record(raw, args):
     d = kv(args)
     rec = {"cell": d["cell"], "variant": d["variant"], "rep": int(d["rep"]),
@@ -194,15 +208,7 @@ def cmd_record(raw, args):
         rec["result"] = {"ok": bool(res) and rec["rc"] == 0, "tests": res,
                          "pipeline": int(d.get("pipeline", 1)), "requests": int(d.get("n", 0))}
     else:
-        res = None
-        try:
-            with open(d["out"]) as f:
-                for line in f:
-                    line = line.strip()
-                    if line.startswith("{"):
-                        res = json.loads(line)
-        except (OSError, ValueError):
-            res = None
+        res = last_json_line(d["out"])
         if res is None:
             res = {"ok": False, "error": f"no result (exit {rec['rc']})"}
         if rec["rc"] != 0 and res.get("ok"):
@@ -270,14 +276,7 @@ def prog_stats(path):
 def cmd_cost(path, args):
     """One run with kernel.bpf_stats_enabled=1: sockaccel's BPF time per operation."""
     d = kv(args)
-    res = {}
-    try:
-        with open(d["out"]) as f:
-            for line in f:
-                if line.startswith("{"):
-                    res = json.loads(line)
-    except (OSError, ValueError):
-        res = {}
+    res = last_json_line(d["out"]) or {}
     a, b = prog_stats(d.get("before", "")), prog_stats(d.get("after", ""))
     progs = {}
     for pid, (name, runs, ns) in b.items():

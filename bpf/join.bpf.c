@@ -22,9 +22,9 @@
  * Each segment costs one array read while there is no candidate, a
  * header parse and a second read while its destination port has none
  * (sockaccel_join_ports); then a socket lookup (bpf_sk_lookup_tcp(), in
- * this netns) and its state. A candidate
- * is looked at again no sooner than SA_JOIN_RECHECK_NS later, doubling up
- * to SA_JOIN_RECHECK_MAX_NS, and gives up after SA_JOIN_PATIENCE_NS.
+ * this netns) and its state. A candidate is looked at again no sooner
+ * than SA_JOIN_RECHECK_NS later, doubling up to SA_JOIN_RECHECK_MAX_NS,
+ * and gives up after SA_JOIN_PATIENCE_NS.
  *
  * Only the socket the segment is for joins here; its peer joins on a
  * segment that arrives for it (the ACK of this one, or the reply), so

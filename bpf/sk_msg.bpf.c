@@ -173,17 +173,25 @@ struct peer_wait {
 	bool found;
 };
 
+/*
+ * No server end will ever pair with this client: it decided to stay on
+ * TCP (decide_connection() marks the client's record), or the client's
+ * own record is gone. Nothing to wait for, no grace to wait out.
+ */
+static __always_inline bool server_declined(const struct sa_conn_key *own_key)
+{
+	struct sa_record *own = bpf_map_lookup_elem(&sockaccel_records, own_key);
+
+	return !own || (own->flags & SA_RF_DECLINED);
+}
+
 static long peer_wait_step(__u32 i, struct peer_wait *w)
 {
-	struct sa_record *own;
-
 	if (bpf_map_lookup_elem(&sockaccel_records, &w->peer)) {
 		w->found = true;
 		return 1;
 	}
-	/* The server end decided to stay on TCP (decide_connection()). */
-	own = bpf_map_lookup_elem(&sockaccel_records, &w->own);
-	if (!own || (own->flags & SA_RF_DECLINED))
+	if (server_declined(&w->own))
 		return 1;
 	return bpf_ktime_get_ns() - w->start > SA_PEER_WAIT_NS;
 }
@@ -202,17 +210,6 @@ static __always_inline bool local_listener(const struct sa_sock_state *st)
 		return false;
 	k.family = AF_INET;
 	return bpf_map_lookup_elem(&sockaccel_listeners, &k) != NULL;
-}
-
-/*
- * The server end was not inserted and never will be (decide_connection()
- * marks the client's record): no grace to wait out, leave now.
- */
-static __always_inline bool server_declined(const struct sa_sock_state *st)
-{
-	struct sa_record *own = bpf_map_lookup_elem(&sockaccel_records, &st->key);
-
-	return own && (own->flags & SA_RF_DECLINED);
 }
 
 /* See SA_PEER_WAIT_NS. True if the server end's record exists now. */
@@ -406,7 +403,7 @@ static __always_inline __u32 pair_with_peer(struct sa_sock_state *st,
 	if (!rec) {
 		c->c[SA_C_LOOKUP_MISSES]++;
 		if (bpf_ktime_get_ns() - st->inserted_ns < SA_PEER_GRACE_NS &&
-		    !server_declined(st))
+		    !server_declined(&st->key))
 			return SA_R_PEER_MISSING;
 		request_leave(st, SA_R_PEER_GONE);
 		return SA_R_PEER_GONE;

@@ -45,10 +45,12 @@ print(sum(v for k, v in r.items() if k not in ("peer_backlog", "stack_pending"))
 }
 
 # Every payload byte redirected; or, where the reader fell backlog_limit
-# behind despite --pace (a qemu guest under TCG), the rest passed for that
-# reason alone: the fallback the design promises, not a lost fast path.
+# behind despite --pace (a qemu guest under TCG), at least 90% and the rest
+# passed for that reason alone: the fallback the design promises, not a
+# lost fast path.
 redirected_or_reader_behind() { # REDIRECTED OTHER_PASSES BACKLOG_PASSES
-	[ "$1" -ge "$BYTES" ] || { [ "$2" -eq 0 ] && [ "$3" -gt 0 ]; }
+	[ "$1" -ge "$BYTES" ] ||
+		{ [ "$1" -ge $((BYTES * 9 / 10)) ] && [ "$2" -eq 0 ] && [ "$3" -gt 0 ]; }
 }
 
 # Handshake, FIN and the client's header: a handful of segments; or, when
@@ -75,7 +77,7 @@ for v in "v4 127.0.0.1:0 127.0.0.1" "v6 [::1]:0 [::1]" "mapped 127.0.0.1:0 [::ff
 	check "$name: control transfer sent > 1000 segments" [ "$off" -gt 1000 ]
 	[ $((red1 - red0)) -ge "$BYTES" ] ||
 		log "$name: $((BYTES - red1 + red0)) bytes through TCP; passes: $((pb1 - pb0)) peer_backlog, $((op1 - op0)) for other reasons"
-	check "$name: all payload bytes redirected, or passed only while the reader was behind" \
+	check "$name: all payload bytes redirected, or >= 90% and the rest passed only while the reader was behind" \
 		redirected_or_reader_behind $((red1 - red0)) $((op1 - op0)) $((pb1 - pb0))
 done
 
@@ -121,7 +123,7 @@ check "nested attachment: transfer verified" [ "${nested/*failed*/x}" != x ]
 ctl=${off//[!0-9]/}	# the last control transfer's segments
 check "nested attachment: < 50 segments, or < control / 4 while the reader was behind" \
 	few_segments_or_reader_behind "${nested/*failed*/99999}" "${ctl:-0}" $((op1 - op0)) $((pb1 - pb0))
-check "nested attachment: all payload bytes redirected, or passed only while the reader was behind" \
+check "nested attachment: all payload bytes redirected, or >= 90% and the rest passed only while the reader was behind" \
 	redirected_or_reader_behind $((red1 - red0)) $((op1 - op0)) $((pb1 - pb0))
 
 check "sockets were added" [ "$(counter socks_added)" -ge 6 ]
