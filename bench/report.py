@@ -316,6 +316,20 @@ def load_costs(d):
     return costs
 
 
+def plain_cpu_ns_per_unit(c):
+    """Plain TCP's process CPU time per cost unit: per MB for a stream (its
+    ops are writes, not MB), per op otherwise. None if not measured."""
+    m = c.get("metrics") or {}
+    if c["mode"] == "stream":
+        mm = m.get("cpu_s_per_gb")
+        scale = 1e6     # s/GB = 1e9 ns per 1e3 MB
+    else:
+        mm = m.get("cpu_us_per_op")
+        scale = 1e3
+    v = mm["median"].get("plain") if mm else None
+    return v * scale if v else None
+
+
 def cost_lines(cells, costs):
     """The table of what sockaccel's programs cost per operation (bpf_stats)."""
     L = []
@@ -331,7 +345,8 @@ def cost_lines(cells, costs):
              "Measured, not inferred from the ratios above, which the machine's noise moves "
              "by more than these costs. Plain TCP pays too: the guard's tracepoints run for "
              "every process. \"share\" is the sockaccel variant's cost over the process CPU "
-             "time per op of plain TCP in the same cell (CPU us/op above): the most sockaccel "
+             "time per unit of plain TCP in the same cell (CPU us/op, or CPU s/GB for streams, "
+             "above): the most sockaccel "
              "can take from a connection that stays on TCP. The statistics add about 25 ns "
              "per program run (two clock reads), so these are upper bounds.\n")
     L.append("| cell | unit | plain TCP | sockaccel | sockaccel, no hook | share | "
@@ -346,9 +361,9 @@ def cost_lines(cells, costs):
             return f"{r['ns_per_unit']:,.0f} ns" if r and r.get("ns_per_unit") is not None else "–"
         share = "–"
         sa = cc.get("sockaccel")
-        mm = (c.get("metrics") or {}).get("cpu_us_per_op")
-        if sa and sa.get("ns_per_unit") is not None and mm and mm["median"].get("plain"):
-            share = f"{100.0 * sa['ns_per_unit'] / (mm['median']['plain'] * 1000):.1f}%"
+        plain_ns = plain_cpu_ns_per_unit(c)
+        if sa and sa.get("ns_per_unit") is not None and plain_ns:
+            share = f"{100.0 * sa['ns_per_unit'] / plain_ns:.1f}%"
         top = ""
         if sa and sa.get("units"):
             items = sorted(sa["progs"].items(), key=lambda x: -x[1][1])[:4]
