@@ -212,6 +212,10 @@ CELLS=()
 for w in 64 1024 16384 131072 1048576; do
 	for c in 1 2; do CELLS+=("stream-$(human $w)-${c}cpu|sabench|$V3||stream --size $w --cpus $c"); done
 done
+# Mid-size writes across two CPUs: sender and reader take turns on the
+# reader's socket lock (bpf_tcp_ingress(), tcp_bpf_recvmsg()); the worst
+# size of a sweep on the Intel hosts (README, Performance).
+CELLS+=("stream-32K-2cpu|sabench|$V3||stream --size 32768 --cpus 2")
 for c in 1 2; do CELLS+=("streams64-16K-${c}cpu|sabench|$V3||stream --conns 64 --size 16384 --cpus $c"); done
 for s in 64 1024 16384; do
 	for c in 1 2; do CELLS+=("rr-$(human $s)-${c}cpu|sabench|$V3||rr --size $s --cpus $c"); done
