@@ -147,11 +147,12 @@ struct {
 /*
  * Network namespaces with a join hook (netns cookie, host byte order ->
  * the ifindex it is attached to), written by the loader: a socket becomes
- * a candidate only where a hook will see its segments.
+ * a candidate only where a hook will see its segments. Where load ran, and
+ * the namespaces of attached cgroups' processes (attach; one per pod).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
+	__uint(max_entries, 1024);
 	__type(key, __u64);
 	__type(value, __u32);
 } sockaccel_join_netns SEC(".maps");

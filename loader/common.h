@@ -68,7 +68,8 @@ int load_config(const char *file);
 /* The join hook on loopback (join.c). */
 int join_hook_attach(int prog_fd, const char **how);
 void join_hook_detach(void);
-const char *join_hook_state(void);
+/* lo of the other namespaces of a cgroup's processes: how many hooked now, -1 on error. */
+int join_hook_cgroup_netns(const char *cg_path);
 
 /* Executables (exe.c). */
 /* Text on f, or with w, a JSON array. */

@@ -850,8 +850,13 @@ static void usage_attach(void)
 	printf("Usage: sockaccel attach (--cgroup DIR | --pid PID) [load options]\n"
 	       "\n"
 	       "Accelerate TCP connections of every process in a cgroup v2 (and its\n"
-	       "descendants). Loads first if needed. Attaching a cgroup that is already\n"
-	       "attached is a no-op; several cgroups share one set of maps.\n"
+	       "descendants). Loads first if needed. Several cgroups share one set of\n"
+	       "maps.\n"
+	       "\n"
+	       "Each network namespace its processes are in (a container's) gets the\n"
+	       "join hook on its lo (tcx, Linux 6.6+), where connections that become\n"
+	       "eligible after the handshake join later. Attaching a cgroup again\n"
+	       "only hooks the namespaces created since.\n"
 	       "\n");
 	opts_help(stdout, cgroup_opts);
 	printf("\n"
@@ -900,7 +905,7 @@ static int cmd_attach(int argc, char **argv)
 	if (access(pin, F_OK) == 0) {
 		info_msg("already attached: %s", path);
 		ret = 0;
-		goto out;
+		goto hook;
 	}
 	cg_map = open_pinned(MAP_CGROUPS);
 	prog = open_pinned(PIN_PROG_SOCKOPS);
@@ -938,6 +943,17 @@ static int cmd_attach(int argc, char **argv)
 	}
 	info_msg("attached: %s (cgroup id %llu, slot %u)", path, (unsigned long long)id, info.slot);
 	ret = 0;
+hook:
+	/*
+	 * Late join needs the join hook on lo of the sockets' own namespace:
+	 * a container's processes are in one of their own. Those already
+	 * running are found here; attach again to cover later ones.
+	 */
+	rc = join_hook_cgroup_netns(path);
+	if (rc > 0)
+		info_msg("join hook: lo of %d more network namespace%s", rc, rc == 1 ? "" : "s");
+	if (rc < 0)
+		ret = 1;
 out:
 	if (ret && slot_added)
 		bpf_map_delete_elem(cg_map, &id);

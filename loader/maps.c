@@ -169,9 +169,9 @@ void reset_slot(__u32 slot)
 		close(pol);
 }
 
-unsigned int count_sockets(int fd)
+unsigned int count_u64_keys(int fd)
 {
-	__u64 k, *prev = NULL;	/* socket cookies */
+	__u64 k, *prev = NULL;
 	unsigned int n = 0;
 
 	while (bpf_map_get_next_key(fd, prev, &k) == 0 && n < (1u << 25)) {

@@ -38,6 +38,8 @@
 #define PIN_LINK_SK_MSG		"sockaccel_sk_msg_link"
 #define PIN_PROG_JOIN		"sockaccel_join"
 #define PIN_LINK_JOIN		"sockaccel_join_link"	/* tcx link on lo (6.6+) */
+#define PIN_LINK_JOIN_NETNS_PREFIX "sockaccel_join_link_"	/* + netns cookie (hex): tcx link
+							 * on lo of another netns */
 #define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
 #define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
 #define PIN_LINK_SOCKOPT	"sockopt-"	/* + cgroup id: a guard's cgroup link */
@@ -57,7 +59,7 @@ int write_config(const struct sa_config *cfg);
 int read_counters(__u32 slot, struct sa_counters *sum);	/* slot -1: all */
 /* A slot given to a new cgroup: counters zero, the default policy. */
 void reset_slot(__u32 slot);
-/* Sockets in the sockhash (an open MAP_SOCKS). */
-unsigned int count_sockets(int fd);
+/* Entries of a map with __u64 keys: the sockhash (socket cookies), MAP_JOIN_NETNS. */
+unsigned int count_u64_keys(int fd);
 
 #endif

@@ -68,7 +68,7 @@ static int write_metrics(FILE *f)
 		return 0;
 	}
 	if (socks >= 0)
-		nsocks = count_sockets(socks);
+		nsocks = count_u64_keys(socks);
 	while (n < SA_MAX_CGROUPS && bpf_map_get_next_key(cgs, first ? NULL : &cur, &key) == 0) {
 		struct sa_cgroup_info info;
 

@@ -73,7 +73,8 @@ static void usage_status(void)
 
 /* status -j up to the cgroups array, which is left open. */
 static void status_json_head(struct json *w, const struct sa_config *cfg,
-			     const struct sa_counters *all, unsigned int nsocks, __u32 max)
+			     const struct sa_counters *all, unsigned int nsocks, __u32 max,
+			     unsigned int njoin)
 {
 	int i;
 
@@ -92,6 +93,7 @@ static void status_json_head(struct json *w, const struct sa_config *cfg,
 	json_field_bool(w, "cross_netns", cfg->allow_cross_netns);
 	json_field_str(w, "short_conns", cfg->short_conns ? "tcp" : "accelerate");
 	json_field_u64(w, "lock_spin_us", cfg->lock_spin_ns / 1000);
+	json_field_u64(w, "join_netns", njoin);
 	json_key(w, "kernel");
 	kernel_flags_json(w, cfg->kernel_flags);
 	json_key(w, "probation");
@@ -113,7 +115,7 @@ static void status_json_head(struct json *w, const struct sa_config *cfg,
 }
 
 static void status_text_head(const struct sa_config *cfg, const struct sa_counters *all,
-			     unsigned int nsocks, __u32 max)
+			     unsigned int nsocks, __u32 max, unsigned int njoin)
 {
 	printf("sockaccel loaded: %s\n", pin_root());
 	printf("  programs     sock_ops id %u, sk_msg id %u\n", prog_id(PIN_PROG_SOCKOPS),
@@ -124,6 +126,9 @@ static void status_text_head(const struct sa_config *cfg, const struct sa_counte
 	printf("  cross-netns  %s\n", cfg->allow_cross_netns ? "on" : "off");
 	printf("  short conns  %s\n", cfg->short_conns ? "left on TCP" : "accelerated");
 	printf("  lock spin    %u us\n", cfg->lock_spin_ns / 1000);
+	/* Where late join and rejoin work (loader/join.c). */
+	printf("  join hook    lo of %u network namespace%s%s\n", njoin, njoin == 1 ? "" : "s",
+	       njoin ? "" : ": connections are decided at establishment only");
 	kernel_flags_describe(cfg->kernel_flags, stdout);
 	printf("  probation    %u connections and %llu ms per new executable\n",
 	       cfg->probation_conns, (unsigned long long)(cfg->probation_ns / 1000000));
@@ -200,9 +205,9 @@ static int cmd_status(int argc, char **argv)
 	struct sa_counters all;
 	struct bpf_map_info minfo = {};
 	__u32 mlen = sizeof(minfo);
-	int socks, cgs, n = 0, rc;
+	int socks, cgs, join, n = 0, rc;
 	__u64 key, *prev = NULL;
-	unsigned int nsocks;
+	unsigned int nsocks, njoin = 0;
 	struct json w;
 
 	rc = opts_parse(&status_command, argc, argv, NULL, NULL);
@@ -217,15 +222,20 @@ static int cmd_status(int argc, char **argv)
 	if (socks < 0 || cgs < 0 || read_config(&cfg))
 		return err_errno(errno, "run: sockaccel unload, then load again",
 				 "pinned objects unreadable"), 1;
+	join = open_pinned(MAP_JOIN_NETNS);
 	drop_caps();
+	if (join >= 0) {
+		njoin = count_u64_keys(join);
+		close(join);
+	}
 	bpf_obj_get_info_by_fd(socks, &minfo, &mlen);
-	nsocks = count_sockets(socks);
+	nsocks = count_u64_keys(socks);
 	read_counters(-1, &all);
 	json_init(&w, stdout);
 	if (opt_json)
-		status_json_head(&w, &cfg, &all, nsocks, minfo.max_entries);
+		status_json_head(&w, &cfg, &all, nsocks, minfo.max_entries, njoin);
 	else
-		status_text_head(&cfg, &all, nsocks, minfo.max_entries);
+		status_text_head(&cfg, &all, nsocks, minfo.max_entries, njoin);
 	while (bpf_map_get_next_key(cgs, prev, &key) == 0) {
 		struct sa_cgroup_info info;
 		struct sa_counters c;

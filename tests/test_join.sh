@@ -58,6 +58,12 @@
 #     must not insert it while the thread sleeps (it would sleep on in
 #     tcp_recvmsg() while redirected bytes wait in the psock): the thread
 #     gets the client's request (it hung, 2 of 2, without that check).
+# 10. A second namespace (a container's) with a process of the attached
+#     cgroup: the join hook is not there until `attach` runs again, which
+#     hooks it (tcx, 6.6+; on 6.1 attach must say why not, and the rest
+#     is a SKIP line). Case 1 run there before (the control: nothing
+#     joins) and after (server ends join, segments < control / 4); once
+#     the namespace is deleted, the next attach forgets it.
 #  4. PostgreSQL 15 (SKIP if not installed; run last, since lib.sh's
 #     skip ends the test): a private cluster per mode, plain and
 #     accelerated, over TCP: pgbench -i -s 2, COPY of pgbench_accounts
@@ -337,6 +343,49 @@ for i in 1 2 3; do
 	check "8 [accel] run $i: the sleeping reader gets the request" \
 		in_cgroup_netns "$CG_ON" "$NS_ON" timeout 20 python3 "$APPS/join_sleeper.py"
 done
+
+# --- 10. a namespace of its own (a container's) ----------------------------------------
+# The load ran in NS_ON: its join hook is on NS_ON's lo only. A container's
+# processes are in a namespace of their own, which `attach` hooks (a tcx
+# link, 6.6+) when it finds a process of the cgroup there. The control is
+# the same case in that namespace before it is hooked.
+section "10. a container's network namespace: hooked by attach"
+join_netns() { "$SA" -j status 2> /dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("join_netns", -1))'; }
+NS_POD=$(new_netns join-pod)
+spawn "$CG_ON" "$NS_POD" sleep 600
+HOLDER=$SPAWNED
+own_ns_ino=$(stat -L -c %i /proc/self/ns/net)
+# in_pod_ns: the holder has entered NS_POD (ip netns exec is on its way).
+in_pod_ns() { [ "$(stat -L -c %i "/proc/$HOLDER/ns/net" 2> /dev/null || echo "$own_ns_ino")" != "$own_ns_ino" ]; }
+wait_until 5 in_pod_ns || log "10: the holder did not enter $NS_POD"
+check "10: before attach runs again, only NS_ON is hooked (join_netns $(join_netns))" [ "$(join_netns)" -eq 1 ]
+check "10 [unhooked]: $C1_CONNS echoed connections verified" measure "$NS_POD" xfer "$CG_ON" "$NS_POD" "$C1_S" "$C1_C"
+C10_OFF=$SEGS
+log "10 [unhooked]: $(summary)"
+check "10 [unhooked]: no socket joined (socks_joined +$(dv socks_joined))" [ "$(dv socks_joined)" -eq 0 ]
+if ! [ -e "$SOCKACCEL_PIN_ROOT/sockaccel_join_link" ]; then
+	"$SA" attach --cgroup "$CG_ON" > "$W/attach10" 2>&1
+	log "10: attach again said: $(tr '\n' ' ' < "$W/attach10")"
+	check "10: without tcx links, attach says why $NS_POD stays unhooked" grep -q 'tcx links need Linux 6.6' "$W/attach10"
+	printf '  SKIP: %s\n' "10: no tcx links on this kernel: only the namespace the load ran in has the join hook" >&"$_SA_OUT"
+else
+	"$SA" attach --cgroup "$CG_ON" > "$W/attach10" 2>&1
+	check "10: attach again hooked one more namespace ($(tr '\n' ' ' < "$W/attach10"))" \
+		grep -qx 'join hook: lo of 1 more network namespace' "$W/attach10"
+	check "10: join_netns is 2 ($(join_netns))" [ "$(join_netns)" -eq 2 ]
+	check "10 [hooked]: $C1_CONNS echoed connections verified" measure "$NS_POD" xfer "$CG_ON" "$NS_POD" "$C1_S" "$C1_C"
+	log "10 [hooked]: $(summary)"
+	check "10 [hooked]: server ends joined (socks_joined +$(dv socks_joined) >= 1)" [ "$(dv socks_joined)" -ge 1 ]
+	check "10 [hooked]: segments $SEGS < unhooked $C10_OFF / 4" [ "$SEGS" -lt $((C10_OFF / 4)) ]
+	"$SA" attach --cgroup "$CG_ON" > "$W/attach10b" 2>&1
+	check "10: attaching again hooks nothing new ($(tr '\n' ' ' < "$W/attach10b"))" \
+		sh -c "! grep -q '^join hook' '$W/attach10b'"
+	# A namespace that is gone: its link is defunct; the next attach forgets it.
+	kill "$HOLDER" 2> /dev/null; wait "$HOLDER" 2> /dev/null
+	ip netns del "$NS_POD"
+	pod_forgotten() { "$SA" attach --cgroup "$CG_ON" > /dev/null 2>&1 && [ "$(join_netns)" -eq 1 ]; }
+	check "10: once $NS_POD is gone, attach forgets it (join_netns $(join_netns) -> 1)" wait_until 10 pod_forgotten
+fi
 
 # --- what the cases above leave behind ------------------------------------------------
 # Every connection above has closed: no candidate may stay counted on its
