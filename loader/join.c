@@ -102,7 +102,10 @@ static int hook_here(int prog_fd, const char *pin_name, bool filter_ok, const ch
 			return err_errno(-err, NULL, "cannot pin %s", p);
 		*how = "tcx";
 	} else if (!filter_ok) {
-		return SA_JOIN_NO_TCX;
+		/* EINVAL: no BPF_TCX_INGRESS (bpf_link_create() before 6.6). */
+		if (errno == EINVAL || getenv_flag("SOCKACCEL_TC_FILTER"))
+			return SA_JOIN_NO_TCX;
+		return err_errno(errno, NULL, "cannot attach the join hook to lo of another network namespace");
 	} else {
 		err = attach_filter(prog_fd, ifindex);
 		if (err)
@@ -281,8 +284,8 @@ int join_hook_cgroup_netns(const char *cg_path)
 	for (i = 0; i < netns_nseen; i++) {
 		n = hook_netns_of(prog, map, netns_seen[i].pid, home);
 		if (n == SA_JOIN_NO_TCX) {
-			info_msg("join hook: not in the other %d network namespace%s (tcx links need Linux 6.6):"
-				 " their connections are decided at establishment only",
+			info_msg("join hook: not in %d other network namespace%s (tcx links need Linux 6.6):"
+				 " connections there are decided at establishment only",
 				 netns_nseen, netns_nseen == 1 ? "" : "s");
 			break;
 		}
