@@ -450,6 +450,11 @@ enum sa_counter {
 	SA_C_DRAIN_WAIT_OK,	/* ...after which the send was redirected */
 	SA_C_SENDER_PAUSES,	/* senders whose TCP_NOTSENT_LOWAT was lowered so
 				 * that their direction can drain (pause_sender()) */
+	SA_C_JOIN_UNHOOKED,	/* sockets passed or left for a reason that can go
+				 * away, in a network namespace without a join
+				 * hook: they would have been candidates there
+				 * (sockaccel attach hooks the namespaces of the
+				 * cgroup's processes) */
 	SA_C_REASON_BASE,	/* SA_R_MAX counters follow, by enum sa_reason:
 				 * messages and connections passed */
 	SA_C_LEAVE_BASE = SA_C_REASON_BASE + SA_R_MAX,	/* sockets that left, by reason */

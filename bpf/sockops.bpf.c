@@ -469,8 +469,10 @@ static __always_inline bool make_candidate(struct bpf_sock_ops *skops, struct bp
 {
 	struct sa_sock_state *st;
 
-	if (!sa_join_hooked(nc->st.netns_cookie))
+	if (!sa_join_hooked(nc->st.netns_cookie)) {
+		sa_count(nc->st.slot, SA_C_JOIN_UNHOOKED, 1);
 		return false;
+	}
 	st = bpf_sk_storage_get(&sockaccel_sock_states, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return false;
@@ -746,6 +748,8 @@ static __always_inline void maybe_leave(struct bpf_sock_ops *skops)
 	st->flags |= SA_SF_LEFT;
 	sa_count(st->slot, SA_C_SOCKS_LEFT, 1);
 	sa_count(st->slot, SA_C_LEAVE_BASE + (reason < SA_R_MAX ? reason : 0), 1);
+	if (!rejoin && sa_may_rejoin(reason))
+		sa_count(st->slot, SA_C_JOIN_UNHOOKED, 1);
 	if (cfg->trace)
 		sa_emit(st, SA_EV_LEFT, reason, 0);
 	if (rejoin) {

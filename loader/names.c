@@ -46,6 +46,7 @@ static const char *const counter_names[SA_C_REASON_BASE] = {
 	[SA_C_DRAIN_WAITS] = "drain_waits",
 	[SA_C_DRAIN_WAIT_OK] = "drain_wait_ok",
 	[SA_C_SENDER_PAUSES] = "sender_pauses",
+	[SA_C_JOIN_UNHOOKED] = "join_unhooked",
 };
 
 static const char *const counter_help_texts[SA_C_REASON_BASE] = {
@@ -60,6 +61,7 @@ static const char *const counter_help_texts[SA_C_REASON_BASE] = {
 	[SA_C_BYTES_PASSED] = "Bytes of inserted sockets sent through TCP.",
 	[SA_C_SOCKS_JOINED] = "Sockets inserted after establishment (late join).",
 	[SA_C_SOCKS_REJOINED] = "Sockets inserted again after leaving.",
+	[SA_C_JOIN_UNHOOKED] = "Sockets that could join later but are in a network namespace without the join hook.",
 };
 
 static const char *const reason_names[SA_R_MAX] = {

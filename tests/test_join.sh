@@ -363,6 +363,8 @@ check "10 [unhooked]: $C1_CONNS echoed connections verified" measure "$NS_POD" x
 C10_OFF=$SEGS
 log "10 [unhooked]: $(summary)"
 check "10 [unhooked]: no socket joined (socks_joined +$(dv socks_joined))" [ "$(dv socks_joined)" -eq 0 ]
+check "10 [unhooked]: the server ends that could have joined are counted (join_unhooked +$(dv join_unhooked) >= $C1_CONNS)" \
+	[ "$(dv join_unhooked)" -ge "$C1_CONNS" ]
 if ! [ -e "$SOCKACCEL_PIN_ROOT/sockaccel_join_link" ]; then
 	"$SA" attach --cgroup "$CG_ON" > "$W/attach10" 2>&1
 	log "10: attach again said: $(tr '\n' ' ' < "$W/attach10")"
@@ -377,6 +379,7 @@ else
 	log "10 [hooked]: $(summary)"
 	check "10 [hooked]: server ends joined (socks_joined +$(dv socks_joined) >= 1)" [ "$(dv socks_joined)" -ge 1 ]
 	check "10 [hooked]: segments $SEGS < unhooked $C10_OFF / 4" [ "$SEGS" -lt $((C10_OFF / 4)) ]
+	check "10 [hooked]: join_unhooked did not move (+$(dv join_unhooked))" [ "$(dv join_unhooked)" -eq 0 ]
 	"$SA" attach --cgroup "$CG_ON" > "$W/attach10b" 2>&1
 	check "10: attaching again hooks nothing new ($(tr '\n' ' ' < "$W/attach10b"))" \
 		sh -c "! grep -q '^join hook' '$W/attach10b'"
