@@ -64,6 +64,17 @@
 #     is a SKIP line). Case 1 run there before (the control: nothing
 #     joins) and after (server ends join, segments < control / 4); once
 #     the namespace is deleted, the next attach forgets it.
+# 11. Java (JDK 17; a SKIP line without it): java.net.Socket clients of a
+#     java.nio Selector server (tests/apps/HashEcho.java), SHA-256 of
+#     every message compared, plain and accelerated. A timed connect()
+#     (the JDK leaves the socket blocking after it, nonblocking from the
+#     first timed read): >= 90% redirected, segments < plain / 4. An
+#     untimed connect() (blocking at establishment): stays on TCP, pass
+#     reason blocking (the documented limit: asserted, so that a change
+#     shows).
+# 12. Node.js (a SKIP line without it): net server and client
+#     (tests/apps/hash_echo.js), verified, >= 90% redirected, segments <
+#     plain / 4.
 #  4. PostgreSQL 15 (SKIP if not installed; run last, since lib.sh's
 #     skip ends the test): a private cluster per mode, plain and
 #     accelerated, over TCP: pgbench -i -s 2, COPY of pgbench_accounts
@@ -74,7 +85,8 @@
 #     transaction < plain's / 4.
 # Sizes: SA_JOIN_STREAM_MB (100), SA_JOIN_STALL_MB (200, the reader
 # stalls after a quarter), SA_JOIN_PY_MB (64), SA_JOIN_PG_SECONDS (5),
-# SA_JOIN_PG_TX (1000 transactions per pgbench -t client).
+# SA_JOIN_PG_TX (1000 transactions per pgbench -t client),
+# SA_JOIN_RT_ROUNDS (200 messages of up to 300 KB per Java/Node client).
 . "$(dirname "$0")/lib.sh"
 require_root
 require_not_loaded
@@ -388,6 +400,71 @@ else
 	ip netns del "$NS_POD"
 	pod_forgotten() { "$SA" attach --cgroup "$CG_ON" > /dev/null 2>&1 && [ "$(join_netns)" -eq 1 ]; }
 	check "10: once $NS_POD is gone, attach forgets it (join_netns $(join_netns) -> 1)" wait_until 10 pod_forgotten
+fi
+
+# --- 11, 12. Java's and Node.js's own sockets -------------------------------------------
+# rt_case N NAME CMD...: CMD (a server and its client, 0 when every answer
+# matched) plain, then accelerated; RT_PCT is the accelerated share,
+# RT_OFF the plain run's segments.
+rt_case() {
+	local n=$1 name=$2
+	shift 2
+	check "$n $name [plain]: $RT_ROUNDS answers verified" measure "$NS_OFF" "$@" "$CG_OFF" "$NS_OFF"
+	RT_OFF=$SEGS
+	check "$n $name [accel]: $RT_ROUNDS answers verified" measure "$NS_ON" "$@" "$CG_ON" "$NS_ON"
+	RT_PCT=$(share 0)
+	log "$n $name [accel]: $(summary); $RT_PCT% redirected; plain: segments $RT_OFF"
+}
+# rt_fast N NAME: the last rt_case was accelerated (most bytes, few segments).
+rt_fast() {
+	check "$1 $2 [accel]: >= 90% of the bytes redirected ($RT_PCT%)" [ "$RT_PCT" -ge 90 ]
+	check "$1 $2 [accel]: segments $SEGS < plain $RT_OFF / 4" [ "$SEGS" -lt $((RT_OFF / 4)) ]
+}
+# rt_pair CG NS: RT_SERVER and RT_CLIENT (arrays, the server's port as
+# @PORT@ in the client's) in CG and NS; 0 when both succeeded.
+rt_pair() {
+	local rc=0
+	start_server "$1" "$2" "$W/port" "${RT_SERVER[@]}"
+	local spid=$SERVER_PID
+	in_cgroup_netns "$1" "$2" timeout 120 "${RT_CLIENT[@]/@PORT@/$SERVER_PORT}" > "$W/rt.out" ||
+		{ log "client failed (exit $?): $(cat "$W/rt.out")"; rc=1; }
+	[ "$rc" -eq 0 ] || stop "$spid"
+	wait "$spid" || { log "server failed (exit $?)"; rc=1; }
+	return $rc
+}
+RT_ROUNDS=${SA_JOIN_RT_ROUNDS:-200}
+
+section "11. Java: java.net.Socket clients of a java.nio Selector server"
+# A timed connect() leaves the socket blocking after it (JDK 17's
+# NioSocketImpl) and nonblocking again at the first timed read: the
+# client leaves (self_blocking) and rejoins. An untimed connect() is
+# blocking at establishment: a blocking client is never a candidate
+# (limitations row 21), so it stays on TCP however it reads later.
+if ! command -v java > /dev/null || ! command -v javac > /dev/null; then
+	printf '  SKIP: %s\n' "11: no JDK here (java, javac)" >&"$_SA_OUT"
+elif ! javac -d "$W" "$APPS/HashEcho.java" > "$W/javac.log" 2>&1; then
+	fail "11: javac HashEcho.java: $(tail -3 "$W/javac.log")"
+else
+	RT_SERVER=(java -cp "$W" HashEcho server "$W/port" 1)
+	RT_CLIENT=(java -cp "$W" HashEcho client @PORT@ "$RT_ROUNDS" 300000 timed)
+	rt_case 11 "timed connect" rt_pair
+	rt_fast 11 "timed connect"
+	RT_CLIENT=(java -cp "$W" HashEcho client @PORT@ "$RT_ROUNDS" 300000 untimed)
+	rt_case 11 "untimed connect" rt_pair
+	check "11 untimed connect [accel]: stays on TCP, nothing redirected (+$(dv bytes_redirected) B)" \
+		[ "$(dv bytes_redirected)" -eq 0 ]
+	check "11 untimed connect [accel]: passed as a blocking client (pass reason blocking +$(dv pass_reasons.blocking))" \
+		[ "$(dv pass_reasons.blocking)" -ge 1 ]
+fi
+
+section "12. Node.js: net server and client"
+if ! command -v node > /dev/null; then
+	printf '  SKIP: %s\n' "12: no Node.js here (node)" >&"$_SA_OUT"
+else
+	RT_SERVER=(node "$APPS/hash_echo.js" server "$W/port" 1)
+	RT_CLIENT=(node "$APPS/hash_echo.js" client @PORT@ "$RT_ROUNDS" 300000)
+	rt_case 12 "node" rt_pair
+	rt_fast 12 "node"
 fi
 
 # --- what the cases above leave behind ------------------------------------------------
