@@ -85,6 +85,7 @@ static int hook_here(int prog_fd, const char *pin_name, bool filter_ok, const ch
 {
 	char p[PATH_MAX];
 	int ifindex = if_nametoindex("lo"), map, link, err;
+	bool force_filter = getenv_flag("SOCKACCEL_TC_FILTER");
 	__u64 cookie = own_netns_cookie();
 	__u32 v;
 
@@ -93,8 +94,7 @@ static int hook_here(int prog_fd, const char *pin_name, bool filter_ok, const ch
 		return err_msg("no loopback device or netns cookie here: connections join only at establishment");
 	pin_path(p, sizeof(p), pin_name);
 	unlink(p);	/* a killed load's: unpinning detaches it */
-	link = getenv_flag("SOCKACCEL_TC_FILTER") ? -1 :
-	       bpf_link_create(prog_fd, ifindex, SA_BPF_TCX_INGRESS, NULL);
+	link = force_filter ? -1 : bpf_link_create(prog_fd, ifindex, SA_BPF_TCX_INGRESS, NULL);
 	if (link >= 0) {
 		err = bpf_obj_pin(link, p) ? -errno : 0;
 		close(link);
@@ -103,7 +103,7 @@ static int hook_here(int prog_fd, const char *pin_name, bool filter_ok, const ch
 		*how = "tcx";
 	} else if (!filter_ok) {
 		/* EINVAL: no BPF_TCX_INGRESS (bpf_link_create() before 6.6). */
-		if (errno == EINVAL || getenv_flag("SOCKACCEL_TC_FILTER"))
+		if (force_filter || errno == EINVAL)
 			return SA_JOIN_NO_TCX;
 		return err_errno(errno, NULL, "cannot attach the join hook to lo of another network namespace");
 	} else {
