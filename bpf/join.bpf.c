@@ -361,7 +361,7 @@ int sockaccel_join(struct __sk_buff *skb)
 	if (!n || !*n)
 		return SA_TC_ACT_OK;
 	cfg = sa_config();
-	if (!cfg || !cfg->enabled)
+	if (!cfg || !cfg->enabled || cfg->join_off)
 		return SA_TC_ACT_OK;
 	sk = bpf_sk_lookup_tcp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)

@@ -509,6 +509,10 @@ struct sa_config {
 				 * may lag by (per-CPU reserves) */
 	__u64 probation_ns;	/* host byte order: and time since it was first
 				 * seen */
+	__u32 join_off;		/* host byte order: 1 = the join hook inserts
+				 * nothing (set by unload first: a tc filter in
+				 * a namespace it cannot enter stays attached) */
+	__u32 pad;		/* zero */
 };
 
 /* Per-attached-cgroup record, keyed by cgroup id (host byte order u64). */

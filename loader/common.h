@@ -68,6 +68,10 @@ int load_config(const char *file);
 /* The join hook on loopback (join.c). */
 int join_hook_attach(int prog_fd, const char **how);
 void join_hook_detach(void);
+/* Unload: the join hook inserts nothing from now (sa_config.join_off). */
+int join_hook_off(void);
+/* Unload: remove this instance's tc filters from every namespace it can enter. */
+void remove_join_filters(void);
 /* lo of the other namespaces of a cgroup's processes: how many hooked now, -1 on error. */
 int join_hook_cgroup_netns(const char *cg_path);
 

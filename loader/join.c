@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The join hook (bpf/join.bpf.c) on loopback's ingress, in the network
- * namespace the loader runs in: a tcx link where the kernel has them
- * (6.6+), pinned like every other link, else a classic tc filter under
- * the clsact qdisc, whose handle and priority are derived from the pin
- * root so that each instance finds and removes its own (a filter cannot
- * be pinned). The namespace's cookie goes into sockaccel_join_netns:
- * sockets there may become join candidates.
+ * namespace the loader runs in and in those of an attached cgroup's
+ * processes: a tcx link where the kernel has them (6.6+), pinned like
+ * every other link, else a classic tc filter under the clsact qdisc,
+ * whose handle and priority are derived from the pin root so that each
+ * instance finds and removes its own. A filter cannot be pinned: unload
+ * enters every namespace it can find (remove_join_filters()) and removes
+ * it there, after setting join_off, which makes a filter it could not
+ * reach insert nothing. The namespace's cookie goes into
+ * sockaccel_join_netns: sockets there may become join candidates.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -15,6 +18,7 @@
 #include <ftw.h>
 #include <sched.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <net/if.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,16 +76,36 @@ static int attach_filter(int prog_fd, int ifindex)
 	return bpf_tc_attach(&hook, &opts);
 }
 
-/* hook_here() in another namespace, on a kernel without tcx links (6.6+). */
-#define SA_JOIN_NO_TCX	(-2)
+/* libbpf prints the kernel's answer to a query for a filter that is not there. */
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return 0;
+}
+
+/* Remove this instance's tc filter from lo of the namespace this process is in. */
+static void detach_filter_here(void)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts);
+	libbpf_print_fn_t old;
+
+	hook.ifindex = if_nametoindex("lo");
+	if (!hook.ifindex)
+		return;
+	filter_id(&opts.handle, &opts.priority);
+	old = libbpf_set_print(opt_verbose ? NULL : quiet);
+	bpf_tc_detach(&hook, &opts);	/* ENOENT when it was a tcx link: fine */
+	libbpf_set_print(old);
+}
 
 /*
  * Hook lo of the network namespace this process is in now, pinning the
- * link as PIN_NAME. A tc filter only where the loader runs (load): a
- * filter in another namespace could be found again only from inside it,
- * and unload does not enter namespaces.
+ * link as PIN_NAME. Where tcx links are missing (EINVAL before 6.6), or
+ * SOCKACCEL_TC_FILTER asks for it, a tc filter, marked SA_JOIN_TC_FILTER
+ * in the map so that unload looks for it. In the loader's own namespace
+ * (OWN) any failure to link falls back to the filter.
  */
-static int hook_here(int prog_fd, const char *pin_name, bool filter_ok, const char **how)
+static int hook_here(int prog_fd, const char *pin_name, bool own, const char **how)
 {
 	char p[PATH_MAX];
 	int ifindex = if_nametoindex("lo"), map, link, err;
@@ -101,10 +125,8 @@ static int hook_here(int prog_fd, const char *pin_name, bool filter_ok, const ch
 		if (err)
 			return err_errno(-err, NULL, "cannot pin %s", p);
 		*how = "tcx";
-	} else if (!filter_ok) {
-		/* EINVAL: no BPF_TCX_INGRESS (bpf_link_create() before 6.6). */
-		if (force_filter || errno == EINVAL)
-			return SA_JOIN_NO_TCX;
+		v = ifindex;
+	} else if (!own && !force_filter && errno != EINVAL) {
 		return err_errno(errno, NULL, "cannot attach the join hook to lo of another network namespace");
 	} else {
 		err = attach_filter(prog_fd, ifindex);
@@ -112,17 +134,16 @@ static int hook_here(int prog_fd, const char *pin_name, bool filter_ok, const ch
 			return err_errno(-err, "connections join only at establishment",
 					 "cannot attach the join hook to lo");
 		*how = "tc";
+		v = ifindex | SA_JOIN_TC_FILTER;
 	}
-	v = ifindex;
 	map = open_pinned(MAP_JOIN_NETNS);
 	if (map < 0 || bpf_map_update_elem(map, &cookie, &v, BPF_ANY)) {
 		err = errno;
 		if (map >= 0)
 			close(map);
-		if (filter_ok)
-			join_hook_detach();
-		else
-			unlink(p);
+		unlink(p);
+		if (v & SA_JOIN_TC_FILTER)
+			detach_filter_here();
 		return err_errno(err, NULL, "cannot record the join hook's network namespace");
 	}
 	close(map);
@@ -151,14 +172,172 @@ static bool link_defunct(int fd)
 	return ifindex == 0;
 }
 
-/* Forget the hooks of namespaces that are gone: their pins and map entries. */
-static void prune_gone_netns(void)
+/*
+ * Network namespaces, each once: (device, inode) of its nsfs file and a
+ * path that opens it.
+ */
+struct netns_ref {
+	dev_t dev;
+	ino_t ino;
+	char path[64 + NAME_MAX];
+};
+
+struct netns_list {
+	struct netns_ref *v;
+	int n, cap;
+};
+
+static struct stat netns_own;
+
+/* Add the namespace PATH opens, unless listed or (SKIP_OWN) the loader's own. */
+static void netns_add(struct netns_list *l, const char *path, bool skip_own)
 {
+	struct netns_ref *v;
+	struct stat st;
+	int i;
+
+	if (stat(path, &st) || (skip_own && st.st_dev == netns_own.st_dev &&
+				st.st_ino == netns_own.st_ino))
+		return;
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].dev == st.st_dev && l->v[i].ino == st.st_ino)
+			return;
+	if (l->n == l->cap) {
+		v = realloc(l->v, (l->cap ? 2 * l->cap : 64) * sizeof(*v));
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = l->cap ? 2 * l->cap : 64;
+	}
+	l->v[l->n].dev = st.st_dev;
+	l->v[l->n].ino = st.st_ino;
+	snprintf(l->v[l->n++].path, sizeof(l->v[0].path), "%s", path);
+}
+
+static void netns_add_pid(struct netns_list *l, pid_t pid, bool skip_own)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+	netns_add(l, p, skip_own);
+}
+
+/*
+ * Every namespace this loader can enter: those of all processes, and
+ * those bound under /run/netns (ip netns) with no process left in them.
+ */
+static void netns_add_all(struct netns_list *l)
+{
+	char p[64 + NAME_MAX];
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	int pid;
+
+	if (stat("/proc/self/ns/net", &netns_own))
+		memset(&netns_own, 0, sizeof(netns_own));
+	while (d && (de = readdir(d)))
+		if (sscanf(de->d_name, "%d", &pid) == 1 && pid > 0)
+			netns_add_pid(l, pid, false);
+	if (d)
+		closedir(d);
+	d = opendir("/run/netns");
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/run/netns/%s", de->d_name);
+		netns_add(l, p, false);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
+ * Run FN in each namespace of L, with the namespace's cookie, and come
+ * back: 0, or -1 when this process could not return to HOME (the caller
+ * must stop: it would act in another namespace). A namespace gone
+ * meanwhile is skipped; one this process may not enter is counted in
+ * *DENIED.
+ */
+static int netns_each(const struct netns_list *l, int home, int *denied,
+		      void (*fn)(__u64 cookie, int map, void *arg), int map, void *arg)
+{
+	int i, fd;
+
+	for (i = 0; i < l->n; i++) {
+		/* The loader's own: no setns(), which needs CAP_SYS_ADMIN even here. */
+		if (l->v[i].dev == netns_own.st_dev && l->v[i].ino == netns_own.st_ino) {
+			fn(own_netns_cookie(), map, arg);
+			continue;
+		}
+		fd = open(l->v[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (setns(fd, CLONE_NEWNET)) {
+			close(fd);
+			(*denied)++;
+			continue;
+		}
+		close(fd);
+		fn(own_netns_cookie(), map, arg);
+		if (setns(home, CLONE_NEWNET))
+			return err_errno(errno, NULL, "cannot return to the loader's network namespace");
+	}
+	return 0;
+}
+
+/* Does the map say some namespace's hook is a tc filter? */
+static bool has_filters(int map)
+{
+	__u64 k, next;
+	__u32 v;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(map, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		if (!bpf_map_lookup_elem(map, &k, &v) && (v & SA_JOIN_TC_FILTER))
+			return true;
+	}
+	return false;
+}
+
+struct cookie_set {
+	__u64 *v;
+	int n, cap;
+};
+
+static void note_cookie(__u64 cookie, int map, void *arg)
+{
+	struct cookie_set *s = arg;
+	__u64 *v;
+
+	if (s->n == s->cap) {
+		v = realloc(s->v, (s->cap ? 2 * s->cap : 64) * sizeof(*v));
+		if (!v)
+			return;
+		s->v = v;
+		s->cap = s->cap ? 2 * s->cap : 64;
+	}
+	s->v[s->n++] = cookie;
+}
+
+/*
+ * Forget the hooks of namespaces that are gone: tcx links whose device
+ * went with them, and filter entries whose cookie no namespace has (a
+ * cookie is never reused: net_gen_cookie()).
+ */
+static int prune_gone_netns(int map, int home)
+{
+	struct netns_list all = {};
+	struct cookie_set live = {};
 	char p[PATH_MAX];
 	struct dirent *de;
 	unsigned long long cookie;
+	__u64 k, next;
+	__u32 v;
 	DIR *d = opendir(pin_root());
-	int map = open_pinned(MAP_JOIN_NETNS), fd;
+	int fd, i, rc = 0, denied = 0;
+	bool first = true, seen;
 
 	while (d && (de = readdir(d))) {
 		if (sscanf(de->d_name, PIN_LINK_JOIN_NETNS_PREFIX "%llx", &cookie) != 1 ||
@@ -169,41 +348,35 @@ static void prune_gone_netns(void)
 			continue;
 		if (link_defunct(fd)) {
 			unlink(p);
-			if (map >= 0)
-				bpf_map_delete_elem(map, &(__u64){ cookie });
+			bpf_map_delete_elem(map, &(__u64){ cookie });
 		}
 		close(fd);
 	}
 	if (d)
 		closedir(d);
-	if (map >= 0)
-		close(map);
+	if (!has_filters(map))
+		return 0;
+	netns_add_all(&all);
+	rc = netns_each(&all, home, &denied, note_cookie, map, &live);
+	if (rc || denied || live.n == 0)
+		goto out;	/* a namespace it could not see may be hooked */
+	while (!bpf_map_get_next_key(map, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		if (bpf_map_lookup_elem(map, &k, &v) || !(v & SA_JOIN_TC_FILTER))
+			continue;
+		for (seen = false, i = 0; i < live.n && !seen; i++)
+			seen = live.v[i] == k;
+		if (!seen)
+			bpf_map_delete_elem(map, &k);
+	}
+out:
+	free(all.v);
+	free(live.v);
+	return rc;
 }
 
-/* Network namespaces seen in one cgroup walk: (device, inode) of each. */
-#define SA_NETNS_SEEN_MAX	1024
-static struct { dev_t dev; ino_t ino; pid_t pid; } netns_seen[SA_NETNS_SEEN_MAX];
-static int netns_nseen;
-static struct stat netns_own;
-
-static void note_netns(pid_t pid)
-{
-	char p[64];
-	struct stat st;
-	int i;
-
-	snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
-	if (stat(p, &st) || (st.st_dev == netns_own.st_dev && st.st_ino == netns_own.st_ino))
-		return;
-	for (i = 0; i < netns_nseen; i++)
-		if (netns_seen[i].dev == st.st_dev && netns_seen[i].ino == st.st_ino)
-			return;
-	if (netns_nseen == SA_NETNS_SEEN_MAX)
-		return;
-	netns_seen[netns_nseen].dev = st.st_dev;
-	netns_seen[netns_nseen].ino = st.st_ino;
-	netns_seen[netns_nseen++].pid = pid;
-}
+static struct netns_list *walk_list;	/* nftw() has no argument for its callback */
 
 static int netns_walk_cb(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
 {
@@ -219,31 +392,30 @@ static int netns_walk_cb(const char *fpath, const struct stat *sb, int type, str
 		return 0;
 	while (fscanf(f, "%d", &pid) == 1)
 		if (pid > 0)
-			note_netns(pid);
+			netns_add_pid(walk_list, pid, true);
 	fclose(f);
 	return 0;
 }
 
 /*
- * Enter the namespace of PID, hook its lo unless hooked, come back: 1 if
- * hooked now, 0 if not (said why), -1 if stranded, SA_JOIN_NO_TCX.
+ * Enter the namespace PATH opens, hook its lo unless hooked, come back:
+ * 1 if hooked now, 0 if not (said why), -1 if stranded.
  */
-static int hook_netns_of(int prog_fd, int map, pid_t pid, int home)
+static int hook_netns(int prog_fd, int map, const char *path, int home)
 {
-	char p[PATH_MAX], name[64];
+	char name[64];
 	const char *how;
 	int fd, ret = 0;
 	__u64 cookie;
 	__u32 v;
 
-	snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;	/* exited meanwhile */
 	if (setns(fd, CLONE_NEWNET)) {
 		err_errno(errno, errno == EPERM ? "entering a namespace needs CAP_SYS_ADMIN" : NULL,
-			  "cannot enter the network namespace of pid %d, whose connections join only at establishment",
-			  pid);
+			  "cannot enter the network namespace %s, whose connections join only at establishment",
+			  path);
 		close(fd);
 		return 0;
 	}
@@ -251,10 +423,8 @@ static int hook_netns_of(int prog_fd, int map, pid_t pid, int home)
 	cookie = own_netns_cookie();
 	snprintf(name, sizeof(name), PIN_LINK_JOIN_NETNS_PREFIX "%llx", (unsigned long long)cookie);
 	/* Hooked already: here, or by the load that ran in this namespace. */
-	if (bpf_map_lookup_elem(map, &cookie, &v)) {
-		ret = hook_here(prog_fd, name, false, &how);
-		ret = ret == SA_JOIN_NO_TCX ? ret : ret == 0;
-	}
+	if (bpf_map_lookup_elem(map, &cookie, &v))
+		ret = hook_here(prog_fd, name, false, &how) == 0;
 	if (setns(home, CLONE_NEWNET))
 		return err_errno(errno, NULL, "cannot return to the loader's network namespace");
 	return ret;
@@ -262,17 +432,15 @@ static int hook_netns_of(int prog_fd, int map, pid_t pid, int home)
 
 int join_hook_cgroup_netns(const char *cg_path)
 {
+	struct netns_list l = {};
 	char p[PATH_MAX];
 	int prog = -1, home = -1, map = -1, i, n, hooked = 0;
 
-	netns_nseen = 0;
 	if (stat("/proc/self/ns/net", &netns_own))
 		return 0;
+	walk_list = &l;
 	if (nftw(cg_path, netns_walk_cb, 16, FTW_PHYS))
-		return 0;
-	prune_gone_netns();
-	if (!netns_nseen)
-		return 0;
+		goto out;
 	pin_path(p, sizeof(p), PIN_PROG_JOIN);
 	prog = bpf_obj_get(p);
 	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -281,14 +449,12 @@ int join_hook_cgroup_netns(const char *cg_path)
 		err_errno(errno, NULL, "cannot open the join hook or this network namespace");
 		goto out;
 	}
-	for (i = 0; i < netns_nseen; i++) {
-		n = hook_netns_of(prog, map, netns_seen[i].pid, home);
-		if (n == SA_JOIN_NO_TCX) {
-			info_msg("join hook: not in %d other network namespace%s (tcx links need Linux 6.6):"
-				 " connections there are decided at establishment only",
-				 netns_nseen, netns_nseen == 1 ? "" : "s");
-			break;
-		}
+	if (prune_gone_netns(map, home)) {
+		hooked = -1;
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		n = hook_netns(prog, map, l.v[i].path, home);
 		if (n < 0) {
 			hooked = -1;
 			break;
@@ -296,6 +462,7 @@ int join_hook_cgroup_netns(const char *cg_path)
 		hooked += n;
 	}
 out:
+	free(l.v);
 	if (prog >= 0)
 		close(prog);
 	if (home >= 0)
@@ -305,26 +472,54 @@ out:
 	return hooked;
 }
 
-/* libbpf prints the kernel's answer to a query for a filter that is not there. */
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return 0;
-}
-
 void join_hook_detach(void)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts);
-	libbpf_print_fn_t old;
 	char p[PATH_MAX];
 
 	pin_path(p, sizeof(p), PIN_LINK_JOIN);
 	unlink(p);
-	hook.ifindex = if_nametoindex("lo");
-	if (!hook.ifindex)
-		return;
-	filter_id(&opts.handle, &opts.priority);
-	old = libbpf_set_print(opt_verbose ? NULL : quiet);
-	bpf_tc_detach(&hook, &opts);	/* ENOENT when it was a tcx link: fine */
-	libbpf_set_print(old);
+	detach_filter_here();
+}
+
+static void remove_filter_here(__u64 cookie, int map, void *arg)
+{
+	__u32 v;
+
+	if (!bpf_map_lookup_elem(map, &cookie, &v) && (v & SA_JOIN_TC_FILTER)) {
+		detach_filter_here();
+		bpf_map_delete_elem(map, &cookie);
+	}
+}
+
+int join_hook_off(void)
+{
+	struct sa_config cfg;
+
+	if (read_config(&cfg))
+		return -1;
+	cfg.join_off = 1;
+	return write_config(&cfg);
+}
+
+void remove_join_filters(void)
+{
+	struct netns_list all = {};
+	int map = open_pinned(MAP_JOIN_NETNS), home = -1, denied = 0;
+
+	if (map < 0 || !has_filters(map))
+		goto out;
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (home < 0)
+		goto out;
+	netns_add_all(&all);
+	netns_each(&all, home, &denied, remove_filter_here, map, NULL);
+	if (denied)
+		info_msg("join hook: %d network namespace%s could not be entered; a filter left there"
+			 " joins nothing", denied, denied == 1 ? "" : "s");
+out:
+	free(all.v);
+	if (home >= 0)
+		close(home);
+	if (map >= 0)
+		close(map);
 }

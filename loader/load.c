@@ -135,6 +135,7 @@ static void remove_pins(void)
 
 	if (!d)
 		return;
+	remove_join_filters();	/* needs the pinned map */
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, PIN_PREFIX, strlen(PIN_PREFIX)))
 			continue;
@@ -854,9 +855,10 @@ static void usage_attach(void)
 	       "maps.\n"
 	       "\n"
 	       "Each network namespace its processes are in (a container's) gets the\n"
-	       "join hook on its lo (tcx, Linux 6.6+), where connections that become\n"
-	       "eligible after the handshake join later. Attaching a cgroup again\n"
-	       "only hooks the namespaces created since.\n"
+	       "join hook on its lo (a tcx link on Linux 6.6+, a tc filter before),\n"
+	       "where connections that become eligible after the handshake join\n"
+	       "later. Attaching a cgroup again only hooks the namespaces created\n"
+	       "since.\n"
 	       "\n");
 	opts_help(stdout, cgroup_opts);
 	printf("\n"
@@ -1092,6 +1094,8 @@ static int cmd_unload(int argc, char **argv)
 		return 1;
 	d = opendir(pin_root());
 	if (d) {
+		/* A join hook unload cannot reach stays attached: it must join nothing. */
+		join_hook_off();
 		/* Cgroups first: no new socket enters while the rest goes. */
 		while ((de = readdir(d))) {
 			unsigned long long id;

@@ -24,7 +24,10 @@
 #define MAP_STATS		"sockaccel_stats"	/* slot -> per-CPU struct sa_counters */
 #define MAP_EVENTS		"sockaccel_events"	/* trace's ring buffer */
 #define MAP_GUARD		"sockaccel_guard"	/* struct sa_guard, key 0 */
-#define MAP_JOIN_NETNS		"sockaccel_join_netns"	/* netns cookie -> ifindex of its join hook */
+#define MAP_JOIN_NETNS		"sockaccel_join_netns"	/* netns cookie -> ifindex of its join hook,
+							 * | SA_JOIN_TC_FILTER */
+/* The join hook there is a tc filter: unload enters the namespace to remove it. */
+#define SA_JOIN_TC_FILTER	0x80000000u
 /* State maps: pinned under state_root(), they outlive unload. */
 #define MAP_EXES		"sockaccel_exes"	/* what was learned per executable */
 #define MAP_EXE_POLICY		"sockaccel_exe_policy"	/* the operator's choice per executable */
@@ -39,7 +42,7 @@
 #define PIN_PROG_JOIN		"sockaccel_join"
 #define PIN_LINK_JOIN		"sockaccel_join_link"	/* tcx link on lo (6.6+) */
 #define PIN_LINK_JOIN_NETNS_PREFIX "sockaccel_join_link_"	/* + netns cookie (hex): tcx link
-							 * on lo of another netns */
+							 * on lo of another netns (6.6+) */
 #define PIN_CGROUP_PREFIX	"sockaccel_cgroup_"	/* + cgroup id */
 #define PIN_LINK_GUARD_PREFIX	"sockaccel_guard_"	/* + program: its tracepoint link */
 #define PIN_LINK_SOCKOPT	"sockopt-"	/* + cgroup id: a guard's cgroup link */

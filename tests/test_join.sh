@@ -60,10 +60,10 @@
 #     gets the client's request (it hung, 2 of 2, without that check).
 # 10. A second namespace (a container's) with a process of the attached
 #     cgroup: the join hook is not there until `attach` runs again, which
-#     hooks it (tcx, 6.6+; on 6.1 attach must say why not, and the rest
-#     is a SKIP line). Case 1 run there before (the control: nothing
-#     joins) and after (server ends join, segments < control / 4); once
-#     the namespace is deleted, the next attach forgets it.
+#     hooks it (a tcx link, 6.6+; a tc filter before 6.6 or with
+#     SOCKACCEL_TC_FILTER=1). Case 1 run there before (the control:
+#     nothing joins) and after (server ends join, segments < control /
+#     4); once the namespace is deleted, the next attach forgets it.
 # 11. Java (JDK 17; a SKIP line without it): java.net.Socket clients of a
 #     java.nio Selector server (tests/apps/HashEcho.java), SHA-256 of
 #     every message compared, plain and accelerated. A timed connect()
@@ -75,6 +75,10 @@
 # 12. Node.js (a SKIP line without it): net server and client
 #     (tests/apps/hash_echo.js), verified, >= 90% redirected, segments <
 #     plain / 4.
+# 13. Unload, run in no namespace with a hook, removes the hook from a
+#     container's namespace and from the one the load ran in: no tc
+#     filter left, and no join program left in the kernel. The test loads
+#     again for case 4.
 #  4. PostgreSQL 15 (SKIP if not installed; run last, since lib.sh's
 #     skip ends the test): a private cluster per mode, plain and
 #     accelerated, over TCP: pgbench -i -s 2, COPY of pgbench_accounts
@@ -360,9 +364,19 @@ done
 # --- 10. a namespace of its own (a container's) ----------------------------------------
 # The load ran in NS_ON: its join hook is on NS_ON's lo only. A container's
 # processes are in a namespace of their own, which `attach` hooks (a tcx
-# link, 6.6+) when it finds a process of the cgroup there. The control is
-# the same case in that namespace before it is hooked.
+# link, 6.6+, else a tc filter) when it finds a process of the cgroup
+# there. The control is the same case in that namespace before it is
+# hooked.
 section "10. a container's network namespace: hooked by attach"
+# The kind of hook: a tcx link (6.6+) unless SOCKACCEL_TC_FILTER asks for
+# a tc filter; without tcx links, a tc filter.
+JOIN_HOOK=tc
+if [ -e "$SOCKACCEL_PIN_ROOT/sockaccel_join_link" ] && [ -z "${SOCKACCEL_TC_FILTER:-}" ]; then
+	JOIN_HOOK=tcx
+fi
+log "10: the join hook is a $JOIN_HOOK hook"
+# lo_filter NS: lo of NS has a tc filter running sockaccel_join.
+lo_filter() { ip netns exec "$1" tc filter show dev lo ingress | grep -q sockaccel_join; }
 join_netns() { "$SA" -j status 2> /dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("join_netns", -1))'; }
 NS_POD=$(new_netns join-pod)
 spawn "$CG_ON" "$NS_POD" sleep 600
@@ -378,30 +392,27 @@ log "10 [unhooked]: $(summary)"
 check "10 [unhooked]: no socket joined (socks_joined +$(dv socks_joined))" [ "$(dv socks_joined)" -eq 0 ]
 check "10 [unhooked]: the server ends that could have joined are counted (join_unhooked +$(dv join_unhooked) >= $C1_CONNS)" \
 	[ "$(dv join_unhooked)" -ge "$C1_CONNS" ]
-if ! [ -e "$SOCKACCEL_PIN_ROOT/sockaccel_join_link" ]; then
-	"$SA" attach --cgroup "$CG_ON" > "$W/attach10" 2>&1
-	log "10: attach again said: $(tr '\n' ' ' < "$W/attach10")"
-	check "10: without tcx links, attach says why $NS_POD stays unhooked" grep -q 'tcx links need Linux 6.6' "$W/attach10"
-	printf '  SKIP: %s\n' "10: no tcx links on this kernel: only the namespace the load ran in has the join hook" >&"$_SA_OUT"
-else
-	"$SA" attach --cgroup "$CG_ON" > "$W/attach10" 2>&1
-	check "10: attach again hooked one more namespace ($(tr '\n' ' ' < "$W/attach10"))" \
-		grep -qx 'join hook: lo of 1 more network namespace' "$W/attach10"
-	check "10: join_netns is 2 ($(join_netns))" [ "$(join_netns)" -eq 2 ]
-	check "10 [hooked]: $C1_CONNS echoed connections verified" measure "$NS_POD" xfer "$CG_ON" "$NS_POD" "$C1_S" "$C1_C"
-	log "10 [hooked]: $(summary)"
-	check "10 [hooked]: server ends joined (socks_joined +$(dv socks_joined) >= 1)" [ "$(dv socks_joined)" -ge 1 ]
-	check "10 [hooked]: segments $SEGS < unhooked $C10_OFF / 4" [ "$SEGS" -lt $((C10_OFF / 4)) ]
-	check "10 [hooked]: join_unhooked did not move (+$(dv join_unhooked))" [ "$(dv join_unhooked)" -eq 0 ]
-	"$SA" attach --cgroup "$CG_ON" > "$W/attach10b" 2>&1
-	check "10: attaching again hooks nothing new ($(tr '\n' ' ' < "$W/attach10b"))" \
-		sh -c "! grep -q '^join hook' '$W/attach10b'"
-	# A namespace that is gone: its link is defunct; the next attach forgets it.
-	kill "$HOLDER" 2> /dev/null; wait "$HOLDER" 2> /dev/null
-	ip netns del "$NS_POD"
-	pod_forgotten() { "$SA" attach --cgroup "$CG_ON" > /dev/null 2>&1 && [ "$(join_netns)" -eq 1 ]; }
-	check "10: once $NS_POD is gone, attach forgets it (join_netns $(join_netns) -> 1)" wait_until 10 pod_forgotten
+"$SA" attach --cgroup "$CG_ON" > "$W/attach10" 2>&1
+check "10: attach again hooked one more namespace ($(tr '\n' ' ' < "$W/attach10"))" \
+	grep -qx 'join hook: lo of 1 more network namespace' "$W/attach10"
+check "10: join_netns is 2 ($(join_netns))" [ "$(join_netns)" -eq 2 ]
+if [ "$JOIN_HOOK" = tc ]; then
+	check "10: $NS_POD's lo has the join hook's tc filter" lo_filter "$NS_POD"
 fi
+check "10 [hooked]: $C1_CONNS echoed connections verified" measure "$NS_POD" xfer "$CG_ON" "$NS_POD" "$C1_S" "$C1_C"
+log "10 [hooked]: $(summary)"
+check "10 [hooked]: server ends joined (socks_joined +$(dv socks_joined) >= 1)" [ "$(dv socks_joined)" -ge 1 ]
+check "10 [hooked]: segments $SEGS < unhooked $C10_OFF / 4" [ "$SEGS" -lt $((C10_OFF / 4)) ]
+check "10 [hooked]: join_unhooked did not move (+$(dv join_unhooked))" [ "$(dv join_unhooked)" -eq 0 ]
+"$SA" attach --cgroup "$CG_ON" > "$W/attach10b" 2>&1
+check "10: attaching again hooks nothing new ($(tr '\n' ' ' < "$W/attach10b"))" \
+	sh -c "! grep -q '^join hook' '$W/attach10b'"
+# A namespace that is gone: its link is defunct, its filter's cookie
+# found in no namespace; the next attach forgets it.
+kill "$HOLDER" 2> /dev/null; wait "$HOLDER" 2> /dev/null
+ip netns del "$NS_POD"
+pod_forgotten() { "$SA" attach --cgroup "$CG_ON" > /dev/null 2>&1 && [ "$(join_netns)" -eq 1 ]; }
+check "10: once $NS_POD is gone, attach forgets it (join_netns $(join_netns) -> 1)" wait_until 10 pod_forgotten
 
 # --- 11, 12. Java's and Node.js's own sockets -------------------------------------------
 # rt_case N NAME CMD...: CMD (a server and its client, 0 when every answer
@@ -482,6 +493,40 @@ check "no port counts a join candidate any more (sockaccel_join_ports sums to $(
 	join_ports_clear
 check "no record left (sockaccel_records holds $(map_entries sockaccel_records))" \
 	[ "$(map_entries sockaccel_records)" -eq 0 ]
+
+# --- 13. unload and a container's namespace ---------------------------------------------
+# Unload, run outside every namespace the hook is in, must take the hook
+# out of each: a tcx link goes with its pin, a tc filter only if unload
+# enters the namespace and removes it. A hook left behind would keep the
+# join program and the unloaded instance's maps alive. Then the test
+# loads again for case 4.
+section "13. unload removes the join hook from a container's namespace"
+NS_POD2=$(new_netns join-pod2)
+spawn "$CG_ON" "$NS_POD2" sleep 600
+HOLDER2=$SPAWNED
+in_pod2_ns() { [ "$(stat -L -c %i "/proc/$HOLDER2/ns/net" 2> /dev/null || echo "$own_ns_ino")" != "$own_ns_ino" ]; }
+wait_until 5 in_pod2_ns || log "13: the holder did not enter $NS_POD2"
+"$SA" attach --cgroup "$CG_ON" > "$W/attach13" 2>&1
+check "13: attach hooked $NS_POD2 ($(tr '\n' ' ' < "$W/attach13"))" \
+	grep -qx 'join hook: lo of 1 more network namespace' "$W/attach13"
+if [ "$JOIN_HOOK" = tc ]; then
+	check "13: $NS_POD2's lo has the join hook's tc filter" lo_filter "$NS_POD2"
+fi
+# join_progs: how many programs named sockaccel_join the kernel holds.
+join_progs() { bpftool -j prog show 2> /dev/null | python3 -c '
+import json, sys
+print(sum(p.get("name") == "sockaccel_join" for p in json.load(sys.stdin)))'; }
+check "13: unload" sh -c "'$SA' unload > /dev/null"
+if [ "$JOIN_HOOK" = tc ]; then
+	check "13: no tc filter of the join hook left on lo of $NS_POD2" sh -c "! ip netns exec '$NS_POD2' tc filter show dev lo ingress | grep -q sockaccel_join"
+	check "13: nor on lo of $NS_ON, where the load ran" sh -c "! ip netns exec '$NS_ON' tc filter show dev lo ingress | grep -q sockaccel_join"
+fi
+no_join_prog() { [ "$(join_progs)" -eq 0 ]; }
+check "13: no join program left in the kernel ($(join_progs))" wait_until 10 no_join_prog
+kill "$HOLDER2" 2> /dev/null; wait "$HOLDER2" 2> /dev/null
+# shellcheck disable=SC2086
+nsenter --net="/run/netns/$NS_ON" "$SA" load $SA_TEST_LOAD_OPTS > /dev/null || die "load in $NS_ON failed"
+"$SA" attach --cgroup "$CG_ON" > /dev/null || die "attach $CG_ON failed"
 
 # --- 4. PostgreSQL -------------------------------------------------------------------------
 section "4. PostgreSQL: pgbench, plain and accelerated"
