@@ -98,6 +98,9 @@ static void detach_filter_here(void)
 	libbpf_set_print(old);
 }
 
+/* hook_here(): sockaccel_join_netns is full (E2BIG). */
+#define SA_JOIN_FULL	(-2)
+
 /*
  * Hook lo of the network namespace this process is in now, pinning the
  * link as PIN_NAME. Where tcx links are missing (EINVAL before 6.6), or
@@ -144,6 +147,8 @@ static int hook_here(int prog_fd, const char *pin_name, bool own, const char **h
 		unlink(p);
 		if (v & SA_JOIN_TC_FILTER)
 			detach_filter_here();
+		if (err == E2BIG)
+			return SA_JOIN_FULL;
 		return err_errno(err, NULL, "cannot record the join hook's network namespace");
 	}
 	close(map);
@@ -376,6 +381,14 @@ out:
 	return rc;
 }
 
+static __u32 map_capacity(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
 static struct netns_list *walk_list;	/* nftw() has no argument for its callback */
 
 static int netns_walk_cb(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
@@ -399,7 +412,7 @@ static int netns_walk_cb(const char *fpath, const struct stat *sb, int type, str
 
 /*
  * Enter the namespace PATH opens, hook its lo unless hooked, come back:
- * 1 if hooked now, 0 if not (said why), -1 if stranded.
+ * 1 if hooked now, 0 if not (said why), -1 if stranded, SA_JOIN_FULL.
  */
 static int hook_netns(int prog_fd, int map, const char *path, int home)
 {
@@ -423,8 +436,10 @@ static int hook_netns(int prog_fd, int map, const char *path, int home)
 	cookie = own_netns_cookie();
 	snprintf(name, sizeof(name), PIN_LINK_JOIN_NETNS_PREFIX "%llx", (unsigned long long)cookie);
 	/* Hooked already: here, or by the load that ran in this namespace. */
-	if (bpf_map_lookup_elem(map, &cookie, &v))
-		ret = hook_here(prog_fd, name, false, &how) == 0;
+	if (bpf_map_lookup_elem(map, &cookie, &v)) {
+		ret = hook_here(prog_fd, name, false, &how);
+		ret = ret == SA_JOIN_FULL ? ret : ret == 0;
+	}
 	if (setns(home, CLONE_NEWNET))
 		return err_errno(errno, NULL, "cannot return to the loader's network namespace");
 	return ret;
@@ -455,6 +470,13 @@ int join_hook_cgroup_netns(const char *cg_path)
 	}
 	for (i = 0; i < l.n; i++) {
 		n = hook_netns(prog, map, l.v[i].path, home);
+		if (n == SA_JOIN_FULL) {
+			/* A tenant making namespaces by the thousand costs others late join only. */
+			info_msg("join hook: not in %d more network namespace%s: the map of hooked namespaces"
+				 " is full (%u); connections there are decided at establishment only",
+				 l.n - i, l.n - i == 1 ? "" : "s", map_capacity(map));
+			break;
+		}
 		if (n < 0) {
 			hooked = -1;
 			break;
