@@ -24,7 +24,9 @@
  * (sockaccel_join_ports); then a socket lookup (bpf_sk_lookup_tcp(), in
  * this netns) and its state. A candidate is looked at again no sooner
  * than SA_JOIN_RECHECK_NS later, doubling up to SA_JOIN_RECHECK_MAX_NS,
- * and gives up after SA_JOIN_PATIENCE_NS.
+ * and gives up after SA_JOIN_PATIENCE_NS; while it is a port's only
+ * candidate, segments to that port skip the lookup until then
+ * (sockaccel_join_due, defer_port()).
  *
  * Only the socket the segment is for joins here; its peer joins on a
  * segment that arrives for it (the ACK of this one, or the reply), so
@@ -301,33 +303,35 @@ static __always_inline void join(struct bpf_sock *sk, struct sa_sock_state *st,
 		sa_emit(st, rejoin ? SA_EV_REJOINED : SA_EV_JOINED, reason, cgroup_id);
 }
 
-/* A segment for sk, a candidate's socket or not. */
-static __always_inline void consider(struct bpf_sock *sk, const struct sa_config *cfg)
+/*
+ * A segment for sk, a candidate's socket or not. Returns when this
+ * candidate is next due, if it stays one and is not due now; else 0.
+ */
+static __always_inline __u64 consider(struct bpf_sock *sk, const struct sa_config *cfg, __u64 now)
 {
 	struct sa_sock_state *st;
 	struct sa_record *own = NULL;
 	struct tcp_sock *tp;
-	__u64 now, cgroup_id;
+	__u64 cgroup_id;
 	__u32 slot, r;
 
 	if (sk->state != BPF_TCP_ESTABLISHED)
-		return;
+		return 0;
 	st = bpf_sk_storage_get(&sockaccel_sock_states, sk, 0, 0);
 	if (!st || !(st->flags & SA_SF_CANDIDATE))
-		return;
-	now = bpf_ktime_get_ns();
+		return 0;
 	if (now < st->join_after_ns)
-		return;
+		return st->join_after_ns;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
-		return;
+		return 0;
 	/* Its cgroup may have been detached since: slot 0 is not ours. */
 	slot = sa_cgroup_slot(sa_sk(tp), &cgroup_id);
 	sa_count(slot ? slot : st->slot, SA_C_JOIN_CHECKS, 1);
 	r = slot ? join_verdict(tp, st, cfg, slot, &own) : SA_R_POLICY;
 	if (r == SA_R_NONE && own) {
 		join(sk, st, own, cfg, slot, cgroup_id);
-		return;
+		return 0;
 	}
 	if (sa_join_may_wait(r) && now < st->join_deadline_ns) {
 		if (!st->join_recheck_ns)
@@ -335,9 +339,26 @@ static __always_inline void consider(struct bpf_sock *sk, const struct sa_config
 		st->join_after_ns = now + st->join_recheck_ns;
 		if (st->join_recheck_ns < SA_JOIN_RECHECK_MAX_NS)
 			st->join_recheck_ns *= 2;
-		return;
+		return st->join_after_ns;
 	}
 	sa_give_up_joining(st, own);
+	return 0;
+}
+
+/*
+ * No lookup for this port until its only candidate is due. A candidate
+ * that arrives meanwhile raises the count before it resets the time
+ * (sa_become_candidate()): either the count read after this
+ * compare-and-swap (a full barrier) sees it, and the time goes back to 0,
+ * or its reset comes after and wins. With more candidates on the port,
+ * each looks at its own time (consider()).
+ */
+static __always_inline void defer_port(__u64 *due, __u64 seen, __u64 next, __u32 *n)
+{
+	if (__sync_val_compare_and_swap(due, seen, next) != seen)
+		return;
+	if (*(volatile __u32 *)n != 1)
+		__sync_lock_test_and_set(due, 0);
 }
 
 SEC("tc")
@@ -345,6 +366,7 @@ int sockaccel_join(struct __sk_buff *skb)
 {
 	struct bpf_sock_tuple t = {};
 	__u32 len, port = SA_JOIN_PORTS_ALL, *n;
+	__u64 *due, seen, now, next;
 	struct sa_config *cfg;
 	struct bpf_sock *sk;
 	__u16 dport = 0;
@@ -360,13 +382,22 @@ int sockaccel_join(struct __sk_buff *skb)
 	n = bpf_map_lookup_elem(&sockaccel_join_ports, &port);
 	if (!n || !*n)
 		return SA_TC_ACT_OK;
+	due = bpf_map_lookup_elem(&sockaccel_join_due, &port);
+	if (!due)
+		return SA_TC_ACT_OK;
+	seen = *due;
+	now = bpf_ktime_get_ns();
+	if (now < seen)
+		return SA_TC_ACT_OK;
 	cfg = sa_config();
 	if (!cfg || !cfg->enabled || cfg->join_off)
 		return SA_TC_ACT_OK;
 	sk = bpf_sk_lookup_tcp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return SA_TC_ACT_OK;
-	consider(sk, cfg);
+	next = consider(sk, cfg, now);
 	bpf_sk_release(sk);
+	if (next > now && *n == 1)
+		defer_port(due, seen, next, n);
 	return SA_TC_ACT_OK;
 }

@@ -81,6 +81,21 @@ static __always_inline void sa_join_ports_add(__u16 port, int delta)
 }
 
 /*
+ * A candidate on this port may be due now: the join hook looks again at
+ * the next segment. After the count went up (sa_join_ports_add()), so
+ * that a join hook raising the time meanwhile either sees the new count
+ * or is overwritten here (sockaccel_join()).
+ */
+static __always_inline void sa_join_due_reset(__u16 port)
+{
+	__u32 k = port;
+	__u64 *due = bpf_map_lookup_elem(&sockaccel_join_due, &k);
+
+	if (due)
+		__sync_lock_test_and_set(due, 0);
+}
+
+/*
  * Make a socket with a published record a candidate, joining no earlier
  * than wait_ns from now. Its record says so first: a peer that sees the
  * candidate waits for it rather than giving up (pair_with_peer()).
@@ -101,6 +116,7 @@ static __always_inline void sa_become_candidate(struct sa_sock_state *st, struct
 	old = __sync_fetch_and_or(&st->flags, SA_SF_CANDIDATE);
 	if (!(old & SA_SF_CANDIDATE))
 		sa_join_ports_add(st->local_port, 1);
+	sa_join_due_reset(st->local_port);
 }
 
 /* Stop being a candidate (closed, or joining). True if it was one. */

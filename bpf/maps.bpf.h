@@ -145,6 +145,21 @@ struct {
 } sockaccel_join_ports SEC(".maps");
 
 /*
+ * When the join hook next needs to look up the socket of a segment to
+ * this local port (index as sockaccel_join_ports; bpf_ktime_get_ns(),
+ * host byte order; 0: at once). Set when the port's only candidate is
+ * not due, so a candidate on probation or in a backoff does not cost each
+ * segment a socket lookup; a new candidate on the port resets it
+ * (sa_join_due_reset()).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SA_PORTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sockaccel_join_due SEC(".maps");
+
+/*
  * Network namespaces with a join hook (netns cookie, host byte order ->
  * the ifindex it is attached to), written by the loader: a socket becomes
  * a candidate only where a hook will see its segments. Where load ran, and

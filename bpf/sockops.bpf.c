@@ -248,13 +248,23 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 	count_conn(&exe);
 }
 
-/* At close: fold what this socket sent into its listener's average. */
+/*
+ * At close: fold what this socket sent into its listener's average. An
+ * inserted socket counts its messages (st->msgs, one per sendmsg() its
+ * sk_msg program saw). A candidate that never joined ran no sk_msg
+ * program: its data segments on TCP stand in (tcp_sock.data_segs_out;
+ * with TCP_NODELAY one per small send, fewer where Nagle or autocork
+ * coalesced). Without that sample a listener whose connections are all
+ * candidates (its executable on probation, a blocking listener) would
+ * never be judged short, and each of its short connections would pay a
+ * candidate's callbacks and join-hook lookups for nothing.
+ */
 static __always_inline void account_listener(struct bpf_sock_ops *skops,
-					     const struct sa_sock_state *st)
+					     const struct sa_sock_state *st, __u32 msgs)
 {
 	struct sa_listen_key k;
 	struct sa_listener *l;
-	__u32 sample = (st->msgs > 0xffff ? 0xffff : st->msgs) * SA_AVG_ONE;
+	__u32 sample = (msgs > 0xffff ? 0xffff : msgs) * SA_AVG_ONE;
 
 	listen_key(skops, st->key.role == SA_ROLE_SERVER ? st->local_port : st->remote_port, &k);
 	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
@@ -807,9 +817,14 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 	/* The sockhash entry goes with the socket (sock_map_close/unhash). */
 	if (old & SA_SF_RECORD)
 		forget_record(st);
-	if (!(old & SA_SF_INSERTED))
+	if (!(old & SA_SF_INSERTED)) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(bsk);
+
+		if (tp)
+			account_listener(skops, st, SA_RD(tp, data_segs_out));
 		return;
-	account_listener(skops, st);
+	}
+	account_listener(skops, st, st->msgs);
 	sa_count(st->slot, SA_C_SOCKS_CLOSED, 1);
 	cfg = sa_config();
 	if (cfg && cfg->trace)

@@ -11,7 +11,10 @@
 #    and leaves;
 #  - a port whose connections exchange a message or two (connect, request,
 #    reply, close): after SA_SHORT_MIN_SAMPLES of them, new ones stay on TCP
-#    (a psock costs more than it saves), except one in SA_SHORT_SAMPLE_EVERY.
+#    (a psock costs more than it saves), except one in SA_SHORT_SAMPLE_EVERY;
+#  - the same from a new executable on probation, whose connections are
+#    join candidates that never join: their TCP data segments count for
+#    the port, so they stop being candidates too.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_not_loaded
@@ -25,9 +28,9 @@ pf=$(mktemp); on_exit "rm -f $pf"
 # run SERVER_CG CLIENT_CG [client args]: one verified transfer.
 run() {
 	local scg=$1 ccg=$2; shift 2
-	start_server "$scg" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	start_server "$scg" "$NS" "$pf" "${XFER:-$TOOLS/saxfer}" server --listen 127.0.0.1:0 --port-file "$pf" \
 		--conns "${SERVER_CONNS:-1}" --quiet --timeout 60
-	in_cgroup_netns "$ccg" "$NS" "$TOOLS/saxfer" client --connect "127.0.0.1:$SERVER_PORT" \
+	in_cgroup_netns "$ccg" "$NS" "${XFER:-$TOOLS/saxfer}" client --connect "127.0.0.1:$SERVER_PORT" \
 		--quiet --timeout 60 "$@" && wait "$SERVER_PID"
 }
 
@@ -60,4 +63,29 @@ skipped=$(( $(counter short_conns) - short0 )); added=$(( $(counter socks_added)
 log "short connections: $skipped left on TCP, $added sockets inserted"
 check "  most of them stayed on TCP (short_conns)" [ "$skipped" -gt 150 ]
 check "  the first ones and the periodic probes were accelerated" [ "$added" -ge 16 ]
+
+# A new executable (a copy of saxfer: another inode), on a probation that
+# outlasts the test, on a new port: every connection is a join candidate
+# at first (probation), none joins, and none is inserted to count
+# messages. The candidates' own segments must judge the port short.
+# Candidates exist only where a join hook sees the segments: a process of
+# the cgroup in NS when attach runs again hooks NS's lo.
+"$SA" load --probation 8 --probation-time 600000 >/dev/null || die "load --probation failed"
+spawn "$CG_ON" "$NS" sleep 600
+own_ns_ino=$(stat -L -c %i /proc/self/ns/net)
+holder_in_ns() { [ "$(stat -L -c %i "/proc/$SPAWNED/ns/net" 2> /dev/null || echo "$own_ns_ino")" != "$own_ns_ino" ]; }
+wait_until 5 holder_in_ns || log "the holder did not enter $NS"
+"$SA" attach --cgroup "$CG_ON" >/dev/null || die "attach $CG_ON again failed"
+kill "$SPAWNED" 2>/dev/null
+fresh=$(mktemp -d); on_exit "rm -rf $fresh"
+cp "$TOOLS/saxfer" "$fresh/saxfer"
+short0=$(counter short_conns); prob0=$(counter probation); added0=$(counter socks_added)
+XFER=$fresh/saxfer SERVER_CONNS=100 check "100 short connections from a new executable: all verified" \
+	run "$CG_ON" "$CG_ON" --bytes 100 --conns 100 --parallel 4
+skipped=$(( $(counter short_conns) - short0 )); prob=$(( $(counter probation) - prob0 ))
+log "new executable: $skipped connections short_conns, $prob probation"
+check "  its port was judged short while it was on probation (short_conns $skipped)" \
+	[ "$skipped" -ge 50 ]
+check "  none was inserted (probation)" [ "$(counter socks_added)" -eq "$added0" ]
+check "  the first ones stayed on TCP for probation ($prob)" [ "$prob" -ge 16 ]
 finish
