@@ -192,12 +192,27 @@ struct netns_list {
 	int n, cap;
 };
 
+/* Room for one more of *n elements of size in *v (doubling); false if none. */
+static bool grow(void *v, int n, int *cap, size_t size)
+{
+	void **vp = v, *nv;
+	int c = *cap ? 2 * *cap : 64;
+
+	if (n < *cap)
+		return true;
+	nv = realloc(*vp, c * size);
+	if (!nv)
+		return false;
+	*vp = nv;
+	*cap = c;
+	return true;
+}
+
 static struct stat netns_own;
 
 /* Add the namespace PATH opens, unless listed or (SKIP_OWN) the loader's own. */
 static void netns_add(struct netns_list *l, const char *path, bool skip_own)
 {
-	struct netns_ref *v;
 	struct stat st;
 	int i;
 
@@ -207,13 +222,8 @@ static void netns_add(struct netns_list *l, const char *path, bool skip_own)
 	for (i = 0; i < l->n; i++)
 		if (l->v[i].dev == st.st_dev && l->v[i].ino == st.st_ino)
 			return;
-	if (l->n == l->cap) {
-		v = realloc(l->v, (l->cap ? 2 * l->cap : 64) * sizeof(*v));
-		if (!v)
-			return;
-		l->v = v;
-		l->cap = l->cap ? 2 * l->cap : 64;
-	}
+	if (!grow(&l->v, l->n, &l->cap, sizeof(*l->v)))
+		return;
 	l->v[l->n].dev = st.st_dev;
 	l->v[l->n].ino = st.st_ino;
 	snprintf(l->v[l->n++].path, sizeof(l->v[0].path), "%s", path);
@@ -314,15 +324,9 @@ struct cookie_set {
 static void note_cookie(__u64 cookie, int map, void *arg)
 {
 	struct cookie_set *s = arg;
-	__u64 *v;
 
-	if (s->n == s->cap) {
-		v = realloc(s->v, (s->cap ? 2 * s->cap : 64) * sizeof(*v));
-		if (!v)
-			return;
-		s->v = v;
-		s->cap = s->cap ? 2 * s->cap : 64;
-	}
+	if (!grow(&s->v, s->n, &s->cap, sizeof(*s->v)))
+		return;
 	s->v[s->n++] = cookie;
 }
 
