@@ -243,6 +243,14 @@ wait_until() {
 	done
 }
 
+# left_netns PID: PID runs in another network namespace than this shell
+# (spawn's `ip netns exec` has entered it). A gone PID has not.
+left_netns() {
+	local own
+	own=$(stat -L -c %i /proc/self/ns/net)
+	[ "$(stat -L -c %i "/proc/$1/ns/net" 2> /dev/null || echo "$own")" != "$own" ]
+}
+
 # wait_file FILE [SECONDS]: until FILE is non-empty (default 5 s).
 wait_file() { wait_until "${2:-5}" test -s "$1"; }
 

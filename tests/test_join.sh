@@ -381,10 +381,7 @@ join_netns() { "$SA" -j status 2> /dev/null | python3 -c 'import json, sys; prin
 NS_POD=$(new_netns join-pod)
 spawn "$CG_ON" "$NS_POD" sleep 600
 HOLDER=$SPAWNED
-own_ns_ino=$(stat -L -c %i /proc/self/ns/net)
-# in_pod_ns: the holder has entered NS_POD (ip netns exec is on its way).
-in_pod_ns() { [ "$(stat -L -c %i "/proc/$HOLDER/ns/net" 2> /dev/null || echo "$own_ns_ino")" != "$own_ns_ino" ]; }
-wait_until 5 in_pod_ns || log "10: the holder did not enter $NS_POD"
+wait_until 5 left_netns "$HOLDER" || log "10: the holder did not enter $NS_POD"
 check "10: before attach runs again, only NS_ON is hooked (join_netns $(join_netns))" [ "$(join_netns)" -eq 1 ]
 check "10 [unhooked]: $C1_CONNS echoed connections verified" measure "$NS_POD" xfer "$CG_ON" "$NS_POD" "$C1_S" "$C1_C"
 C10_OFF=$SEGS
@@ -504,8 +501,7 @@ section "13. unload removes the join hook from a container's namespace"
 NS_POD2=$(new_netns join-pod2)
 spawn "$CG_ON" "$NS_POD2" sleep 600
 HOLDER2=$SPAWNED
-in_pod2_ns() { [ "$(stat -L -c %i "/proc/$HOLDER2/ns/net" 2> /dev/null || echo "$own_ns_ino")" != "$own_ns_ino" ]; }
-wait_until 5 in_pod2_ns || log "13: the holder did not enter $NS_POD2"
+wait_until 5 left_netns "$HOLDER2" || log "13: the holder did not enter $NS_POD2"
 "$SA" attach --cgroup "$CG_ON" > "$W/attach13" 2>&1
 check "13: attach hooked $NS_POD2 ($(tr '\n' ' ' < "$W/attach13"))" \
 	grep -qx 'join hook: lo of 1 more network namespace' "$W/attach13"

@@ -72,9 +72,7 @@ check "  the first ones and the periodic probes were accelerated" [ "$added" -ge
 # the cgroup in NS when attach runs again hooks NS's lo.
 "$SA" load --probation 8 --probation-time 600000 >/dev/null || die "load --probation failed"
 spawn "$CG_ON" "$NS" sleep 600
-own_ns_ino=$(stat -L -c %i /proc/self/ns/net)
-holder_in_ns() { [ "$(stat -L -c %i "/proc/$SPAWNED/ns/net" 2> /dev/null || echo "$own_ns_ino")" != "$own_ns_ino" ]; }
-wait_until 5 holder_in_ns || log "the holder did not enter $NS"
+wait_until 5 left_netns "$SPAWNED" || log "the holder did not enter $NS"
 "$SA" attach --cgroup "$CG_ON" >/dev/null || die "attach $CG_ON again failed"
 kill "$SPAWNED" 2>/dev/null
 fresh=$(mktemp -d); on_exit "rm -rf $fresh"
