@@ -33,7 +33,7 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
 TEST_SRCS   := $(filter-out tests/tools/common.c,$(wildcard tests/tools/*.c))
 TEST_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-BENCH_BINS  := $(if $(wildcard bench/sabench.c),$(BUILD)/bench/sabench)
+BENCH_BINS  := $(if $(wildcard bench/sabench.c),$(BUILD)/bench/sabench $(BUILD)/bench/floor.bpf.o)
 GO          ?= go
 # Go test programs (tests/apps/gorelay): built when a Go toolchain exists.
 GO_BINS     := $(if $(shell command -v $(GO)),$(BUILD)/tests/gorelay)
@@ -121,6 +121,11 @@ $(BUILD)/tests/gorelay: tests/apps/gorelay/main.go tests/apps/gorelay/go.mod | $
 $(BUILD)/bench/sabench: bench/sabench.c | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread -lm
+
+# The bench's "floor" variant: empty programs at sockaccel's cgroup hooks.
+$(BUILD)/bench/floor.bpf.o: bench/floor.bpf.c $(BUILD)/vmlinux.h | $(BUILD)/bench
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # Installs missing build/test packages (apt), builds, runs every test.
 test:

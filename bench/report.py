@@ -20,9 +20,9 @@ import statistics
 import sys
 import time
 
-VARIANTS = ("plain", "sockaccel", "unix", "nohook")
+VARIANTS = ("plain", "sockaccel", "unix", "nohook", "floor")
 VNAME = {"plain": "plain TCP", "sockaccel": "sockaccel", "unix": "AF_UNIX",
-         "nohook": "sockaccel without join hook"}
+         "nohook": "sockaccel without join hook", "floor": "empty programs attached"}
 MAIN = ("plain", "sockaccel", "unix")   # the columns of the main table
 
 
@@ -265,10 +265,11 @@ def cmd_record(raw, args):
 
 
 def prog_stats(path):
-    """sockaccel's programs in a `bpftool -j prog show`: id -> (name, runs, ns)."""
+    """sockaccel's programs (and the floor variant's, bench/floor.bpf.c) in a
+    `bpftool -j prog show`: id -> (name, runs, ns)."""
     out = {}
     for p in load_json(path, []) or []:
-        if str(p.get("name", "")).startswith("sockaccel_"):
+        if str(p.get("name", "")).startswith(("sockaccel_", "floor_")):
             out[p["id"]] = (p["name"], p.get("run_cnt", 0), p.get("run_time_ns", 0))
     return out
 
@@ -344,14 +345,15 @@ def cost_lines(cells, costs):
              "operation (a request/response for rr, a connection for crr) or per MB (stream). "
              "Measured, not inferred from the ratios above, which the machine's noise moves "
              "by more than these costs. Plain TCP pays too: the guard's tracepoints run for "
-             "every process. \"share\" is the sockaccel variant's cost over the process CPU "
+             "every process; the floor column adds the floor variant's empty programs "
+             "(floor_*). \"share\" is the sockaccel variant's cost over the process CPU "
              "time per unit of plain TCP in the same cell (CPU us/op, or CPU s/GB for streams, "
              "above): the most sockaccel "
              "can take from a connection that stays on TCP. The statistics add about 25 ns "
              "per program run (two clock reads), so these are upper bounds.\n")
-    L.append("| cell | unit | plain TCP | sockaccel | sockaccel, no hook | share | "
+    L.append("| cell | unit | plain TCP | sockaccel | sockaccel, no hook | floor | share | "
              "sockaccel's programs per unit (runs, ns) |")
-    L.append("|---|---|---:|---:|---:|---:|---|")
+    L.append("|---|---|---:|---:|---:|---:|---:|---|")
     for c in rows:
         cc = costs[c["cell"]]
         unit = "MB" if c["mode"] == "stream" else ("connection" if c["mode"] == "crr" else "req/resp")
@@ -370,7 +372,7 @@ def cost_lines(cells, costs):
             top = ", ".join(f"{n[len('sockaccel_'):]} {v[0] / sa['units']:.1f} x "
                             f"{v[1] / v[0]:.0f}" for n, v in items if v[0])
         L.append(f"| {c['cell']} | {unit} | {ns('plain')} | {ns('sockaccel')} | {ns('nohook')} "
-                 f"| {share} | {top} |")
+                 f"| {ns('floor')} | {share} | {top} |")
     return L
 
 
@@ -430,8 +432,8 @@ def f_ratio(v):
     return "–" if v is None else f"{v:.2f}x"
 
 
-def f_paired(mm):
-    p = mm.get("sockaccel_vs_plain_paired")
+def f_paired(mm, key="sockaccel_vs_plain_paired"):
+    p = mm.get(key)
     return "" if p is None else f" ({p:.2f}x)"
 
 
@@ -533,6 +535,10 @@ def summarize_sabench(cell):
         m["unix_vs_plain"] = ratio(m["median"]["unix"], m["median"]["plain"])
         m["nohook_vs_plain"] = ratio(m["median"]["nohook"], m["median"]["plain"])
         m["sockaccel_vs_nohook"] = ratio(m["median"]["sockaccel"], m["median"]["nohook"])
+        m["floor_vs_plain"] = ratio(m["median"]["floor"], m["median"]["plain"])
+        m["floor_vs_plain_paired"] = paired_ratio(cell, key, "floor")
+        m["sockaccel_vs_floor"] = ratio(m["median"]["sockaccel"], m["median"]["floor"])
+        m["sockaccel_vs_floor_paired"] = paired_ratio(cell, key, "sockaccel", "floor")
         info["metrics"][key] = m
     # Machine-wide busy CPU (includes kworkers/softirq, and anybody else).
     hb = {}
@@ -776,6 +782,33 @@ def write_md(path, machine, cells, raw_count, wall, costs):
                          f"{f_ratio(mm['sockaccel_vs_plain'])} | {f_ratio(mm['nohook_vs_plain'])} | "
                          f"{f_ratio(mm['sockaccel_vs_nohook'])} | {sp} | "
                          f"{f_val(chk) if i == 0 else ''} |")
+    floor = [c for c in cells if "floor" in (c.get("variants") or []) and c["metrics"]]
+    if floor:
+        L.append("")
+        L.append("## What attaching costs: the floor\n")
+        L.append("These connections stay on TCP by design (short connections, blocking sockets, "
+                 "a new executable on probation), so sockaccel can only cost them. \"floor\": "
+                 "a third cgroup with empty programs at the three cgroup hooks sockaccel "
+                 "attaches (sock_ops, getsockopt, setsockopt; bench/floor.bpf.c), the same "
+                 "namespace: what the kernel charges for running any program there, before "
+                 "anything is decided. floor/plain is that charge; sockaccel/floor is what "
+                 "sockaccel's decisions add. Paired ratios in parentheses. All variants "
+                 "interleaved.\n")
+        L.append("| cell | metric | plain TCP | floor | sockaccel | floor/plain | "
+                 "sockaccel/plain | sockaccel/floor | spread p/f/s |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        for c in floor:
+            keys = [k for k in c["metrics"] if k not in ("cpu_s_per_gb",)]
+            for i, k in enumerate(keys):
+                mm = c["metrics"][k]
+                sp = "/".join(f_pct(mm["spread"].get(v)) for v in ("plain", "floor", "sockaccel"))
+                name = f"**{c['cell']}**<br>{describe(c)}" if i == 0 else ""
+                L.append(f"| {name} | {mm['label']} | {f_val(mm['median']['plain'])} | "
+                         f"{f_val(mm['median']['floor'])} | {f_val(mm['median']['sockaccel'])} | "
+                         f"{f_ratio(mm['floor_vs_plain'])}{f_paired(mm, 'floor_vs_plain_paired')} | "
+                         f"{f_ratio(mm['sockaccel_vs_plain'])}{f_paired(mm)} | "
+                         f"{f_ratio(mm['sockaccel_vs_floor'])}"
+                         f"{f_paired(mm, 'sockaccel_vs_floor_paired')} | {sp} |")
     L.extend(cost_lines(cells, costs))
     noisy = [(c["cell"], v, o) for c in cells for v, o in (c.get("outside_cpus") or {}).items()
              if o is not None and o > 0.3]

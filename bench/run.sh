@@ -10,8 +10,11 @@
 # sockaccel is loaded inside the benchmark's namespace, so its join hook
 # (tc ingress on that namespace's lo) sees the traffic; a second namespace
 # without a hook measures what the hook costs (cells with a "nohook"
-# variant). PostgreSQL (pgbench) and saxfer cells follow redis's pattern:
-# plain vs sockaccel only.
+# variant). Cells whose connections stay on TCP by design also run a
+# "floor" variant: a third cgroup with empty programs at sockaccel's three
+# cgroup hooks (bench/floor.bpf.c), what attaching anything costs.
+# PostgreSQL (pgbench) and saxfer cells follow redis's pattern: plain vs
+# sockaccel only.
 # Everything it creates is removed at exit; sockaccel is unloaded only if
 # this script loaded it. See bench/README.md.
 #
@@ -31,6 +34,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SA="$TOP/build/sockaccel"
 SABENCH="$TOP/build/bench/sabench"
 SAXFER="$TOP/build/tests/saxfer"
+FLOOR_OBJ="$TOP/build/bench/floor.bpf.o"
 INDEP="$TOP/bench/indep.py"
 XFER="$TOP/bench/xfer.py"
 REPORT="$TOP/bench/report.py"
@@ -86,6 +90,7 @@ TMP=$(mktemp -d /tmp/sabench.XXXXXX)
 # counter layout, say) must not change the loader that reads our counters.
 cp "$SA" "$TMP/sockaccel" && cp "$SABENCH" "$TMP/sabench" && cp "$SAXFER" "$TMP/saxfer" &&
 	cp "$INDEP" "$TMP/indep.py" && cp "$XFER" "$TMP/xfer.py" || die "cannot copy the binaries to $TMP"
+cp "$FLOOR_OBJ" "$TMP/floor.bpf.o" 2>/dev/null
 SA_MTIME=$(date -r "$SA" '+%F %T' 2>/dev/null)
 SA="$TMP/sockaccel"
 SABENCH="$TMP/sabench"
@@ -96,6 +101,9 @@ NS="sa-bench-$$"
 NS_NOHOOK="sa-bench-nohook-$$"	# same cgroups, no join hook on its lo
 CG_ON="$CG2/sockaccel-bench-on-$$"
 CG_OFF="$CG2/sockaccel-bench-off-$$"
+CG_FLOOR="$CG2/sockaccel-bench-floor-$$"
+FLOOR_PIN="/sys/fs/bpf/sockaccel-bench-floor-$$"	# beside, not under, sockaccel's pin root
+FLOOR=0
 PIDS=()
 MADE_CGS=()
 MADE_NS=0
@@ -108,6 +116,8 @@ cleanup() {
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	"$SA" detach --cgroup "$CG_ON" >/dev/null 2>&1
+	[ "$FLOOR" = 1 ] && floor_detach
+	rm -rf "$FLOOR_PIN"
 	for cg in "${MADE_CGS[@]}"; do
 		[ -d "$cg" ] || continue
 		# Only this script puts processes here: end leftovers, by pid.
@@ -205,8 +215,9 @@ human() {
 # py (bench/indep.py: client and server processes in Python); xfer
 # (bench/xfer.py: one verified saxfer transfer). VARIANTS: plain (cgroup
 # not attached), sockaccel (attached), unix (sabench over AF_UNIX),
-# nohook (attached, in the namespace without a join hook). An empty
-# DESCRIPTION lets report.py describe the cell.
+# nohook (attached, in the namespace without a join hook), floor (empty
+# programs attached, bench/floor.bpf.c). An empty DESCRIPTION lets
+# report.py describe the cell.
 V3="plain sockaccel unix"
 CELLS=()
 for w in 64 1024 16384 131072 1048576; do
@@ -220,20 +231,20 @@ for c in 1 2; do CELLS+=("streams64-16K-${c}cpu|sabench|$V3||stream --conns 64 -
 for s in 64 1024 16384; do
 	for c in 1 2; do CELLS+=("rr-$(human $s)-${c}cpu|sabench|$V3||rr --size $s --cpus $c"); done
 done
-for c in 1 2; do CELLS+=("crr-${c}cpu|sabench|$V3||crr --cpus $c"); done
+for c in 1 2; do CELLS+=("crr-${c}cpu|sabench|$V3 floor||crr --cpus $c"); done
 # How other benchmarks wait and connect (issue 12, item 5): poll() instead
 # of epoll; blocking sockets (stay on TCP; with the join hook they are
 # candidates that never join: nohook = the same without the hook); a
 # blocking listener and connect() made nonblocking after (late join); a
 # new executable (probation); a Python client and server (two processes).
 CELLS+=("rr-64B-poll-1cpu|sabench|$V3|req/resp 64 B, poll() on nonblocking sockets, 1 CPU|rr --size 64 --cpus 1 --io poll")
-CELLS+=("rr-64B-block-1cpu|sabench|plain sockaccel nohook unix|req/resp 64 B, blocking sockets, 1 CPU|rr --size 64 --cpus 1 --io block")
-CELLS+=("crr-block-1cpu|sabench|plain sockaccel nohook unix|connect+64 B req/resp+close, blocking sockets, 1 CPU|crr --cpus 1 --io block")
+CELLS+=("rr-64B-block-1cpu|sabench|plain sockaccel nohook unix floor|req/resp 64 B, blocking sockets, 1 CPU|rr --size 64 --cpus 1 --io block")
+CELLS+=("crr-block-1cpu|sabench|plain sockaccel nohook unix floor|connect+64 B req/resp+close, blocking sockets, 1 CPU|crr --cpus 1 --io block")
 CELLS+=("rr-64B-latenb-1cpu|sabench|plain sockaccel|req/resp 64 B, blocking listener, accepted socket made nonblocking after accept() (late join), 1 CPU|rr --size 64 --cpus 1 --late-nonblock")
-CELLS+=("rr-64B-fresh-1cpu|fresh|plain sockaccel|req/resp 64 B, 1 CPU, a new executable each run (probation)|rr --size 64 --cpus 1")
-CELLS+=("crr-fresh-1cpu|fresh|plain sockaccel|connect+64 B req/resp+close, 1 CPU, a new executable each run (probation)|crr --cpus 1")
+CELLS+=("rr-64B-fresh-1cpu|fresh|plain sockaccel floor|req/resp 64 B, 1 CPU, a new executable each run (probation)|rr --size 64 --cpus 1")
+CELLS+=("crr-fresh-1cpu|fresh|plain sockaccel floor|connect+64 B req/resp+close, 1 CPU, a new executable each run (probation)|crr --cpus 1")
 CELLS+=("py-rr-64B-poll-1cpu|py|plain sockaccel|Python client and server processes, req/resp 64 B, poll(), 1 CPU|rr --size 64 --cpus 1 --io poll")
-CELLS+=("py-crr-block-1cpu|py|plain sockaccel|Python client and server processes, connect+64 B req/resp+close, blocking sockets, 1 CPU|crr --cpus 1 --io block")
+CELLS+=("py-crr-block-1cpu|py|plain sockaccel floor|Python client and server processes, connect+64 B req/resp+close, blocking sockets, 1 CPU|crr --cpus 1 --io block")
 # The join hook at work: a reader that stalls once (its direction falls
 # back to TCP and comes back), and a server that accepts on a blocking
 # listener and makes each socket nonblocking after accept() (joins late).
@@ -244,6 +255,32 @@ SEL=()
 for cell in "${CELLS[@]}"; do
 	echo "${cell%%|*}" | grep -Eq -- "$CELLS_RE" && SEL+=("$cell")
 done
+
+# The floor variant's cgroup: floor.bpf.o's three programs pinned beside
+# sockaccel's pins (`sockaccel load` mounted bpffs) and attached with
+# BPF_F_ALLOW_MULTI, as sockaccel attaches its own.
+FLOOR_HOOKS="sock_ops:floor_sockops getsockopt:floor_getopt setsockopt:floor_setopt"
+floor_detach() {
+	local h
+	for h in $FLOOR_HOOKS; do
+		bpftool cgroup detach "$CG_FLOOR" "${h%%:*}" pinned "$FLOOR_PIN/${h#*:}" >/dev/null 2>&1
+	done
+}
+floor_attach() {
+	local h
+	[ -s "$TMP/floor.bpf.o" ] && command -v bpftool >/dev/null || return 1
+	mkdir "$CG_FLOOR" && MADE_CGS+=("$CG_FLOOR") || return 1
+	FLOOR=1
+	bpftool prog loadall "$TMP/floor.bpf.o" "$FLOOR_PIN" >/dev/null 2>&1 || return 1
+	for h in $FLOOR_HOOKS; do
+		bpftool cgroup attach "$CG_FLOOR" "${h%%:*}" pinned "$FLOOR_PIN/${h#*:}" multi \
+			>/dev/null 2>&1 || return 1
+	done
+}
+if printf '%s\n' "${SEL[@]}" | grep -q '^[^|]*|[^|]*|[^|]* floor|' && ! floor_attach; then
+	say "bench: cannot attach the floor programs ($FLOOR_OBJ, bpftool): no floor variant"
+	SEL=("${SEL[@]// floor|/|}")
+fi
 if [ "$REDIS" = 1 ] && ! command -v redis-server >/dev/null; then
 	say "bench: redis-server not found, skipping the redis comparison"
 	REDIS=0
@@ -280,7 +317,7 @@ rotated() { # rotated N V...: the variants in order starting at index N mod thei
 	for ((i = 0; i < ${#vs[@]}; i++)); do echo "${vs[$(((i + n) % ${#vs[@]}))]}"; done
 }
 
-say "sockaccel bench: ${#SEL[@]} cells x 2-4 variants x $REPS reps x ${SECS}s$([ "$REDIS" = 1 ] && echo ", redis -n $REDIS_N")$([ "$PG" = 1 ] && echo ", pgbench -T $SECS"); netns $NS ($HOOK_NOTE) and $NS_NOHOOK, cgroups $CG_ON (attached) and $CG_OFF; $TOTAL runs"
+say "sockaccel bench: ${#SEL[@]} cells x 2-5 variants x $REPS reps x ${SECS}s$([ "$REDIS" = 1 ] && echo ", redis -n $REDIS_N")$([ "$PG" = 1 ] && echo ", pgbench -T $SECS"); netns $NS ($HOOK_NOTE) and $NS_NOHOOK, cgroups $CG_ON (attached) and $CG_OFF; $TOTAL runs"
 say "machine: $(uname -r), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs, load $LOAD_START"
 
 # Before any cell: the bench's copy of sabench (and Python, for the py
@@ -307,6 +344,7 @@ cell_cmd() {
 	case $variant in
 	sockaccel) CMD_CG=$CG_ON ;;
 	nohook) CMD_CG=$CG_ON CMD_NS=$NS_NOHOOK ;;
+	floor) CMD_CG=$CG_FLOOR ;;
 	unix) tr=unix ;;
 	esac
 	case $kind in
