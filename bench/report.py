@@ -657,6 +657,25 @@ def fast_path_text(c):
     return f"{f_pct(sh)} of {fmt_bytes(sc['bytes_redirected'] + sc['bytes_passed'])}"
 
 
+def three_way_rows(cells, variants, ratios, extra=None):
+    """Rows of a table comparing three variants of the same cells: each
+    metric's medians, the ratios named by (key, paired key or None), the
+    spreads, and extra(cell) in a last column on the cell's first row."""
+    L = []
+    for c in cells:
+        keys = [k for k in c["metrics"] if k not in ("cpu_s_per_gb",)]
+        for i, k in enumerate(keys):
+            mm = c["metrics"][k]
+            name = f"**{c['cell']}**<br>{describe(c)}" if i == 0 else ""
+            cols = [name, mm["label"]] + [f_val(mm["median"][v]) for v in variants]
+            cols += [f_ratio(mm[r]) + (f_paired(mm, p) if p else "") for r, p in ratios]
+            cols.append("/".join(f_pct(mm["spread"].get(v)) for v in variants))
+            if extra:
+                cols.append(extra(c) if i == 0 else "")
+            L.append("| " + " | ".join(cols) + " |")
+    return L
+
+
 def write_md(path, machine, cells, raw_count, wall, costs):
     L = []
     L.append("# sockaccel benchmark results\n")
@@ -769,19 +788,12 @@ def write_md(path, machine, cells, raw_count, wall, costs):
         L.append("| cell | metric | plain TCP | sockaccel, hook | sockaccel, no hook | "
                  "hook/plain | no hook/plain | hook/no hook | spread p/h/n | join checks/run |")
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
-        for c in hook:
-            keys = [k for k in c["metrics"] if k not in ("cpu_s_per_gb",)]
+        def join_checks(c):
             nruns = max(c["reps"].get("sockaccel", 0), 1)
-            chk = (c["sockaccel_counters"].get("joins") or {}).get("join_checks", 0) / nruns
-            for i, k in enumerate(keys):
-                mm = c["metrics"][k]
-                sp = "/".join(f_pct(mm["spread"].get(v)) for v in ("plain", "sockaccel", "nohook"))
-                name = f"**{c['cell']}**<br>{describe(c)}" if i == 0 else ""
-                L.append(f"| {name} | {mm['label']} | {f_val(mm['median']['plain'])} | "
-                         f"{f_val(mm['median']['sockaccel'])} | {f_val(mm['median']['nohook'])} | "
-                         f"{f_ratio(mm['sockaccel_vs_plain'])} | {f_ratio(mm['nohook_vs_plain'])} | "
-                         f"{f_ratio(mm['sockaccel_vs_nohook'])} | {sp} | "
-                         f"{f_val(chk) if i == 0 else ''} |")
+            return f_val((c["sockaccel_counters"].get("joins") or {}).get("join_checks", 0) / nruns)
+        L.extend(three_way_rows(hook, ("plain", "sockaccel", "nohook"),
+                                (("sockaccel_vs_plain", None), ("nohook_vs_plain", None),
+                                 ("sockaccel_vs_nohook", None)), join_checks))
     floor = [c for c in cells if "floor" in (c.get("variants") or []) and c["metrics"]]
     if floor:
         L.append("")
@@ -797,18 +809,10 @@ def write_md(path, machine, cells, raw_count, wall, costs):
         L.append("| cell | metric | plain TCP | floor | sockaccel | floor/plain | "
                  "sockaccel/plain | sockaccel/floor | spread p/f/s |")
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
-        for c in floor:
-            keys = [k for k in c["metrics"] if k not in ("cpu_s_per_gb",)]
-            for i, k in enumerate(keys):
-                mm = c["metrics"][k]
-                sp = "/".join(f_pct(mm["spread"].get(v)) for v in ("plain", "floor", "sockaccel"))
-                name = f"**{c['cell']}**<br>{describe(c)}" if i == 0 else ""
-                L.append(f"| {name} | {mm['label']} | {f_val(mm['median']['plain'])} | "
-                         f"{f_val(mm['median']['floor'])} | {f_val(mm['median']['sockaccel'])} | "
-                         f"{f_ratio(mm['floor_vs_plain'])}{f_paired(mm, 'floor_vs_plain_paired')} | "
-                         f"{f_ratio(mm['sockaccel_vs_plain'])}{f_paired(mm)} | "
-                         f"{f_ratio(mm['sockaccel_vs_floor'])}"
-                         f"{f_paired(mm, 'sockaccel_vs_floor_paired')} | {sp} |")
+        L.extend(three_way_rows(floor, ("plain", "floor", "sockaccel"),
+                                (("floor_vs_plain", "floor_vs_plain_paired"),
+                                 ("sockaccel_vs_plain", "sockaccel_vs_plain_paired"),
+                                 ("sockaccel_vs_floor", "sockaccel_vs_floor_paired"))))
     L.extend(cost_lines(cells, costs))
     noisy = [(c["cell"], v, o) for c in cells for v, o in (c.get("outside_cpus") or {}).items()
              if o is not None and o > 0.3]
