@@ -90,23 +90,35 @@ done
 # so only the race could move a run to TCP.
 RACE_RUNS=${SA_RACE_RUNS:-20}
 RACE_BYTES=$(( ${SA_RACE_MB:-200} * 1000 * 1000 ))
-# On the fast path means >= 90% of the bytes redirected: a reader that
-# falls behind by backlog_limit on a busy machine moves a few MB to TCP by
-# design (rule 3), which is not the race.
+# On the fast path means >= 90% of the bytes redirected, or the rest
+# passed only while the reader was behind: a reader that falls behind by
+# backlog_limit on a busy machine moves a few MB to TCP by design (rule
+# 3), which is not the race. In a qemu guest a run is 20 MB, so those few
+# MB can be more than a tenth of it (one CI run on 6.1 had 1 run of 20
+# under 90% with no peer_missing pass; its reasons were not logged, now
+# they are). A run lost to the race passes for another reason
+# (peer_missing), so it still counts as lost.
 pm0=$(counter peer_missing) w0=$(counter peer_waits) wn0=$(counter peer_wait_ns)
-segs_list= pct_list= broken=0 slow=0
+segs_list= pct_list= broken=0 slow=0 behind=0
 for i in $(seq "$RACE_RUNS"); do
-	r0=$(counter bytes_redirected)
+	r0=$(counter bytes_redirected) op0=$(other_passes) pb0=$(counter peer_backlog)
 	s=$(BYTES=$RACE_BYTES WRITE_SIZE=1048576 transfer "$CG_ON" 127.0.0.1:0 127.0.0.1)
-	pct=$(( ($(counter bytes_redirected) - r0) * 100 / RACE_BYTES ))
+	r1=$(counter bytes_redirected) op1=$(other_passes) pb1=$(counter peer_backlog)
+	pct=$(( (r1 - r0) * 100 / RACE_BYTES ))
 	segs_list="$segs_list $s" pct_list="$pct_list $pct%"
 	case ${s:-server-failed} in *failed*) broken=$((broken + 1)) ;; esac
-	[ "$pct" -ge 90 ] || slow=$((slow + 1))
+	[ "$pct" -ge 90 ] && continue
+	log "race: run $i: $pct% redirected; passes: $((pb1 - pb0)) peer_backlog, $((op1 - op0)) for other reasons"
+	if [ $((op1 - op0)) -eq 0 ] && [ $((pb1 - pb0)) -gt 0 ]; then
+		behind=$((behind + 1))
+	else
+		slow=$((slow + 1))
+	fi
 done
 pm1=$(counter peer_missing) w1=$(counter peer_waits) wn1=$(counter peer_wait_ns)
 log "race: $RACE_RUNS runs of $RACE_BYTES bytes, segments:$segs_list; redirected:$pct_list; first sends that waited for their server end: $((w1 - w0)), $(( (wn1 - wn0) / 1000 )) us in all"
 check "race: $RACE_RUNS of $RACE_RUNS transfers verified" [ "$broken" -eq 0 ]
-check "race: $RACE_RUNS of $RACE_RUNS transfers >= 90% redirected" [ "$slow" -eq 0 ]
+check "race: $RACE_RUNS of $RACE_RUNS transfers >= 90% redirected, or the rest passed only while the reader was behind ($behind)" [ "$slow" -eq 0 ]
 check "race: no send went through TCP for want of its server end (peer_missing)" [ $((pm1 - pm0)) -eq 0 ]
 
 # Nested attachments (a cgroup and its child, the README's own flow: the

@@ -41,9 +41,17 @@ ip link set lo up
 
 cd "$SA_TOP" || { echo "SA_GUEST_DONE rc=no-project" ; poweroff_now; }
 
+# The static keys the tests' loads and unloads would flip, held on for the
+# guest's life: under qemu's TCG a flip can kill the guest with "Oops:
+# int3" (hold_keys.py says why). It keeps its own network namespace.
+HOLD_KEYS=/tmp/sa-hold-keys
+unshare --net python3 tests/kernels/hold_keys.py > "$HOLD_KEYS" 2>&1 &
+for _ in $(seq 100); do grep -q '^ready' "$HOLD_KEYS" && break; sleep 0.1; done
+
 run() {
 	local rc t name t0 failed=() skipped=() start skipf=/tmp/sa-skip passed
 	echo "== kernel $(uname -r) ($(uname -v)); $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MB" }' /proc/meminfo)"
+	grep -v '^ready' "$HOLD_KEYS"
 	# Preflight: does the loader work on this kernel at all? Its whole
 	# output (libbpf and verifier messages included) goes to the log.
 	out=$(timeout 300 build/sockaccel load 2>&1); rc=$?
