@@ -107,8 +107,9 @@ for i in $(seq "$RACE_RUNS"); do
 	pct=$(( (r1 - r0) * 100 / RACE_BYTES ))
 	segs_list="$segs_list $s" pct_list="$pct_list $pct%"
 	case ${s:-server-failed} in *failed*) broken=$((broken + 1)) ;; esac
+	[ $((r1 - r0)) -ge "$RACE_BYTES" ] ||
+		log "race: run $i: $pct% redirected; passes: $((pb1 - pb0)) peer_backlog, $((op1 - op0)) for other reasons"
 	[ "$pct" -ge 90 ] && continue
-	log "race: run $i: $pct% redirected; passes: $((pb1 - pb0)) peer_backlog, $((op1 - op0)) for other reasons"
 	if [ $((op1 - op0)) -eq 0 ] && [ $((pb1 - pb0)) -gt 0 ]; then
 		behind=$((behind + 1))
 	else
