@@ -9,10 +9,13 @@ IPI to every CPU). Under qemu's TCG with two vCPUs that protocol is not
 sound: a vCPU can execute the int3 after the patch is over, finds no patch
 in progress (poke_int3_handler()) and dies with "Oops: int3". The kernel
 matrix saw it twice in the 6.12 guest: once at the sys_exit tracepoint's
-site in syscall_exit_to_user_mode_prepare() (a loader's flock()), once in
-an interrupt; the same oops is known from other TCG test farms (LKML,
-"qemu-x86_64 booting with 8.0.0 still see int3", July 2023). On hardware,
-and on the host, the protocol holds and nothing here is needed.
+site in syscall_exit_to_user_mode_prepare() (returning from a flock()),
+once in an interrupt. Toggling an ftrace event there in a loop, with
+syscalls running on both vCPUs, oopses within a minute (at the
+sched_wakeup site: recording comms registers it); with these keys held,
+1151 toggles did not. The same oops is known from other TCG test farms
+(LKML, "qemu-x86_64 booting with 8.0.0 still see int3", July 2023). On
+hardware, and on the host, the protocol holds and nothing here is needed.
 
 So the guest holds each key on before the tests start; every flip the
 tests would make becomes a count change, which patches nothing:
