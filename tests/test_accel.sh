@@ -105,8 +105,9 @@ RACE_BYTES=$(( ${SA_RACE_MB:-200} * 1000 * 1000 ))
 # 3), which is not the race. In a qemu guest a run is 20 MB, so those few
 # MB can be more than a tenth of it (a 6.1 guest: runs at 92% and 93%,
 # each with one peer_backlog pass and no other; one CI run had a run
-# under 90%). A run lost to the race passes for another reason
-# (peer_missing), so it still counts as lost.
+# under 90%). One such episode moves about backlog_limit (3 MiB there);
+# a run that fell below half, or that passed for any other reason
+# (peer_missing: the race), still counts as lost.
 pm0=$(counter peer_missing) w0=$(counter peer_waits) wn0=$(counter peer_wait_ns)
 segs_list= pct_list= broken=0 slow=0 behind=0
 for i in $(seq "$RACE_RUNS"); do
@@ -119,7 +120,7 @@ for i in $(seq "$RACE_RUNS"); do
 	[ $((r1 - r0)) -ge "$RACE_BYTES" ] ||
 		log "race: run $i: $pct% redirected; passes: $((pb1 - pb0)) peer_backlog, $((op1 - op0)) for other reasons"
 	[ "$pct" -ge 90 ] && continue
-	if [ $((op1 - op0)) -eq 0 ] && [ $((pb1 - pb0)) -gt 0 ]; then
+	if [ "$pct" -ge 50 ] && [ $((op1 - op0)) -eq 0 ] && [ $((pb1 - pb0)) -gt 0 ]; then
 		behind=$((behind + 1))
 	else
 		slow=$((slow + 1))
@@ -128,7 +129,7 @@ done
 pm1=$(counter peer_missing) w1=$(counter peer_waits) wn1=$(counter peer_wait_ns)
 log "race: $RACE_RUNS runs of $RACE_BYTES bytes, segments:$segs_list; redirected:$pct_list; first sends that waited for their server end: $((w1 - w0)), $(( (wn1 - wn0) / 1000 )) us in all"
 check "race: $RACE_RUNS of $RACE_RUNS transfers verified" [ "$broken" -eq 0 ]
-check "race: $RACE_RUNS of $RACE_RUNS transfers >= 90% redirected, or the rest passed only while the reader was behind ($behind)" [ "$slow" -eq 0 ]
+check "race: $RACE_RUNS of $RACE_RUNS transfers >= 90% redirected, or >= 50% and the rest passed only while the reader was behind ($behind)" [ "$slow" -eq 0 ]
 check "race: no send went through TCP for want of its server end (peer_missing)" [ $((pm1 - pm0)) -eq 0 ]
 
 # Nested attachments (a cgroup and its child, the README's own flow: the
