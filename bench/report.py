@@ -20,9 +20,10 @@ import statistics
 import sys
 import time
 
-VARIANTS = ("plain", "sockaccel", "unix", "nohook", "floor")
+VARIANTS = ("plain", "sockaccel", "unix", "nohook", "floor", "unloaded")
 VNAME = {"plain": "plain TCP", "sockaccel": "sockaccel", "unix": "AF_UNIX",
-         "nohook": "sockaccel without join hook", "floor": "empty programs attached"}
+         "nohook": "sockaccel without join hook", "floor": "empty programs attached",
+         "unloaded": "sockaccel not loaded"}
 MAIN = ("plain", "sockaccel", "unix")   # the columns of the main table
 
 
@@ -539,6 +540,8 @@ def summarize_sabench(cell):
         m["floor_vs_plain_paired"] = paired_ratio(cell, key, "floor")
         m["sockaccel_vs_floor"] = ratio(m["median"]["sockaccel"], m["median"]["floor"])
         m["sockaccel_vs_floor_paired"] = paired_ratio(cell, key, "sockaccel", "floor")
+        m["plain_vs_unloaded"] = ratio(m["median"]["plain"], m["median"]["unloaded"])
+        m["plain_vs_unloaded_paired"] = paired_ratio(cell, key, "plain", "unloaded")
         info["metrics"][key] = m
     # Machine-wide busy CPU (includes kworkers/softirq, and anybody else).
     hb = {}
@@ -676,7 +679,15 @@ def three_way_rows(cells, variants, ratios, extra=None):
     return L
 
 
+def is_bystander(c):
+    """A cell that measures what loading sockaccel costs plain TCP (its
+    plain variant against an unloaded one), not sockaccel against TCP."""
+    return "unloaded" in (c.get("variants") or [])
+
+
 def write_md(path, machine, cells, raw_count, wall, costs):
+    bystander = [c for c in cells if is_bystander(c) and c["metrics"]]
+    cells = [c for c in cells if not is_bystander(c)]
     L = []
     L.append("# sockaccel benchmark results\n")
     m = machine or {}
@@ -813,6 +824,23 @@ def write_md(path, machine, cells, raw_count, wall, costs):
                                 (("floor_vs_plain", "floor_vs_plain_paired"),
                                  ("sockaccel_vs_plain", "sockaccel_vs_plain_paired"),
                                  ("sockaccel_vs_floor", "sockaccel_vs_floor_paired"))))
+    if bystander:
+        L.append("")
+        L.append("## What loading sockaccel costs processes it does not serve\n")
+        L.append("Plain TCP in the cgroup that is not attached, with sockaccel loaded "
+                 "(\"loaded\": the plain TCP baseline of every table above) and not loaded "
+                 "at all (\"unloaded\": sockaccel unloaded just before the run and loaded "
+                 "again after it). The guard's syscall tracepoints (bpf/guard.bpf.c) run for "
+                 "every process on the machine, and the join hook for every segment on the "
+                 "loopback of the namespace sockaccel was loaded in; \"nohook\" cells run in "
+                 "a namespace without a join hook, as a pod's own. loaded/unloaded is what "
+                 "loading costs such a process (below 1.00x for rates, above for latencies "
+                 "is a cost). Paired ratios in parentheses. Both variants interleaved. "
+                 "Measured only when the benchmark loaded sockaccel itself.\n")
+        L.append("| cell | metric | unloaded | loaded | loaded/unloaded | spread u/l |")
+        L.append("|---|---|---:|---:|---:|---|")
+        L.extend(three_way_rows(bystander, ("unloaded", "plain"),
+                                (("plain_vs_unloaded", "plain_vs_unloaded_paired"),)))
     L.extend(cost_lines(cells, costs))
     noisy = [(c["cell"], v, o) for c in cells for v, o in (c.get("outside_cpus") or {}).items()
              if o is not None and o > 0.3]
@@ -942,7 +970,7 @@ def cmd_report(d):
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
     write_md(os.path.join(d, "results.md"), machine, cells, len(recs), wall, costs)
-    write_svg(os.path.join(d, "chart.svg"), cells, machine)
+    write_svg(os.path.join(d, "chart.svg"), [c for c in cells if not is_bystander(c)], machine)
 
 
 def main():

@@ -14,7 +14,8 @@
 # "floor" variant: a third cgroup with empty programs at sockaccel's three
 # cgroup hooks (bench/floor.bpf.c), what attaching anything costs.
 # PostgreSQL (pgbench) and saxfer cells follow redis's pattern: plain vs
-# sockaccel only.
+# sockaccel only. Last, the bystander cells: plain TCP with sockaccel
+# loaded against not loaded at all (only if this script loaded it).
 # Everything it creates is removed at exit; sockaccel is unloaded only if
 # this script loaded it. See bench/README.md.
 #
@@ -251,10 +252,35 @@ CELLS+=("py-crr-block-1cpu|py|plain sockaccel floor|Python client and server pro
 CELLS+=("xfer-stall|xfer|plain sockaccel|200 MB stream, reader sleeps 300 ms once after 50 MB|--bytes 200000000 --server-arg=--stall-at --server-arg=50000000 --server-arg=--stall-ms --server-arg=300")
 CELLS+=("xfer-latejoin|xfer|plain sockaccel|100 MB stream in 1 MiB writes to a server that makes accepted sockets nonblocking (late join)|--bytes 100000000 --write-size 1048576 --server-arg=--late-nonblock")
 
+# What loading sockaccel costs processes it does not serve: plain TCP in
+# the cgroup that is not attached, with sockaccel loaded ("plain", the
+# baseline of every cell above) and not loaded at all ("unloaded"). The
+# guard's syscall tracepoints run for every process on the machine
+# (docs/kernel-limitations.md, row 9); the join hook for every segment on
+# $NS's lo, as on the host's loopback where sockaccel was loaded in the
+# host's namespace; kind sabench-nohook runs in $NS_NOHOOK, as a pod's own
+# namespace. Run last, after redis and PostgreSQL: each unloaded run
+# unloads sockaccel and loads it again after, which drops every map under
+# the pin root (the listeners' statistics among them; what was learned
+# about executables is kept). Only when this script loaded sockaccel.
+BYSTANDER=()
+BYSTANDER+=("bystander-rr-64B-1cpu|sabench|plain unloaded|req/resp 64 B, 1 CPU, not attached, on a loopback with a join hook|rr --size 64 --cpus 1")
+BYSTANDER+=("bystander-rr-64B-block-1cpu|sabench|plain unloaded|req/resp 64 B, blocking sockets, 1 CPU, not attached, on a loopback with a join hook|rr --size 64 --cpus 1 --io block")
+BYSTANDER+=("bystander-crr-1cpu|sabench|plain unloaded|connect+64 B req/resp+close, 1 CPU, not attached, on a loopback with a join hook|crr --cpus 1")
+BYSTANDER+=("bystander-rr-64B-nohook-1cpu|sabench-nohook|plain unloaded|req/resp 64 B, 1 CPU, not attached, a namespace without a join hook|rr --size 64 --cpus 1")
+
 SEL=()
 for cell in "${CELLS[@]}"; do
 	echo "${cell%%|*}" | grep -Eq -- "$CELLS_RE" && SEL+=("$cell")
 done
+BSEL=()
+for cell in "${BYSTANDER[@]}"; do
+	echo "${cell%%|*}" | grep -Eq -- "$CELLS_RE" && BSEL+=("$cell")
+done
+if [ "${#BSEL[@]}" -gt 0 ] && [ "$WE_LOADED" != 1 ]; then
+	say "bench: sockaccel was loaded before the bench (shared): not unloading it, no bystander cells"
+	BSEL=()
+fi
 
 # The floor variant's cgroup: floor.bpf.o's three programs pinned beside
 # sockaccel's pins (`sockaccel load` mounted bpffs) and attached with
@@ -295,7 +321,7 @@ REDIS_RUNS=0
 PG_RUNS=0
 [ "$PG" = 1 ] && PG_RUNS=$((REPS * 2 * 2))
 TOTAL=$((REDIS_RUNS + PG_RUNS))
-for cell in "${SEL[@]}"; do
+for cell in "${SEL[@]}" "${BSEL[@]}"; do
 	IFS='|' read -r _ _ vs _ _ <<< "$cell"
 	set -- $vs
 	TOTAL=$((TOTAL + $# * REPS))
@@ -349,6 +375,10 @@ cell_cmd() {
 	esac
 	case $kind in
 	sabench) CMD=("$SABENCH" "$@" --transport "$tr" --seconds "$secs" --stall "$STALL") ;;
+	sabench-nohook)
+		CMD_NS=$NS_NOHOOK
+		CMD=("$SABENCH" "$@" --transport "$tr" --seconds "$secs" --stall "$STALL")
+		;;
 	fresh)
 		FRESH_N=$((FRESH_N + 1))
 		CMD_BIN="$TMP/sabench-fresh-$FRESH_N"
@@ -574,6 +604,30 @@ if [ "$PG" = 1 ]; then
 	for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
 	PIDS=()
 fi
+
+# ------------------------------------------------------------------ bystander
+# sockaccel as at the start: loaded in $NS (its join hook on that lo), and
+# $CG_ON attached.
+sa_reload() {
+	nsenter --net="/run/netns/$NS" "$SA" load >/dev/null &&
+		"$SA" attach --cgroup "$CG_ON" >/dev/null
+}
+for cell in "${BSEL[@]}"; do
+	IFS='|' read -r id kind vs desc argstr <<< "$cell"
+	read -r -a args <<< "$argstr"
+	read -r -a vlist <<< "$vs"
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for v in $(rotated "$rep" "${vlist[@]}"); do
+			if [ "$v" = unloaded ]; then
+				"$SA" unload >/dev/null || die "sockaccel unload (bystander cells) failed"
+			fi
+			run_one "$id" "$kind" "$v" "$rep" "$desc" "${args[@]}"
+			if [ "$v" = unloaded ]; then
+				sa_reload || die "sockaccel load (bystander cells) failed"
+			fi
+		done
+	done
+done
 
 # ------------------------------------------------------------------ report
 WALL=$(($(date +%s) - START))
