@@ -685,9 +685,8 @@ def is_bystander(c):
     return "unloaded" in (c.get("variants") or [])
 
 
-def write_md(path, machine, cells, raw_count, wall, costs):
-    bystander = [c for c in cells if is_bystander(c) and c["metrics"]]
-    cells = [c for c in cells if not is_bystander(c)]
+def write_md(path, machine, cells, bystander, raw_count, wall, costs):
+    bystander = [c for c in bystander if c["metrics"]]
     L = []
     L.append("# sockaccel benchmark results\n")
     m = machine or {}
@@ -969,8 +968,10 @@ def cmd_report(d):
     out = {"machine": machine, "cells": cells, "bpf_cost": costs}
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
-    write_md(os.path.join(d, "results.md"), machine, cells, len(recs), wall, costs)
-    write_svg(os.path.join(d, "chart.svg"), [c for c in cells if not is_bystander(c)], machine)
+    bystander = [c for c in cells if is_bystander(c)]
+    cells = [c for c in cells if not is_bystander(c)]
+    write_md(os.path.join(d, "results.md"), machine, cells, bystander, len(recs), wall, costs)
+    write_svg(os.path.join(d, "chart.svg"), cells, machine)
 
 
 def main():

@@ -166,9 +166,10 @@ for ns in "$NS" "$NS_NOHOOK"; do
 done
 # Load inside our namespace: the join hook goes on the lo that `load` sees
 # (nsenter, not `ip netns exec`, which remounts /sys and hides bpffs).
+sa_load() { nsenter --net="/run/netns/$NS" "$SA" load >/dev/null; }
 HOOK_NOTE="join hook on $NS's lo"
 if [ "$WE_LOADED" = 1 ]; then
-	nsenter --net="/run/netns/$NS" "$SA" load >/dev/null || die "sockaccel load (in netns $NS) failed"
+	sa_load || die "sockaccel load (in netns $NS) failed"
 else
 	HOOK_NOTE="shared instance (BENCH_FORCE): its join hook is where it was loaded, not necessarily on $NS's lo"
 fi
@@ -396,12 +397,21 @@ run_one() { # CELL KIND VARIANT REP DESC ARGS...
 	shift 5
 	cell_cmd "$kind" "$variant" "$SECS" "$@"
 	case $variant in sockaccel | nohook) snapshot "$TMP/before.json" ;; esac
+	# The bystander cells' unloaded variant: no sockaccel for this run,
+	# then loaded and attached again as at the start.
+	if [ "$variant" = unloaded ]; then
+		"$SA" unload >/dev/null || die "sockaccel unload (bystander cells) failed"
+	fi
 	t0=$(date +%s.%N)
 	timeout -k 5 $((SECS + 3 * STALL + 40)) "${IN[@]}" "$CMD_CG" "$CMD_NS" "${CMD[@]}" \
 		> "$TMP/out.json" 2> "$TMP/err.txt"
 	rc=$?
 	t1=$(date +%s.%N)
 	case $variant in sockaccel | nohook) "$SA" -j status > "$TMP/after.json" 2>/dev/null ;; esac
+	if [ "$variant" = unloaded ]; then
+		{ sa_load && "$SA" attach --cgroup "$CG_ON" >/dev/null; } ||
+			die "sockaccel load (bystander cells) failed"
+	fi
 	[ -n "$CMD_BIN" ] && rm -f "$CMD_BIN"
 	summary=$(python3 "$REPORT" record "$RAW" cell="$cell" variant="$variant" rep="$rep" \
 		desc="$desc" out="$TMP/out.json" before="$TMP/before.json" after="$TMP/after.json" \
@@ -436,9 +446,11 @@ cost_one() { # CELL KIND VARIANT ARGS...
 		out="$TMP/out.json" before="$TMP/progs0.json" after="$TMP/progs1.json" | tee -a "$LOG"
 }
 
-BPF_STATS0=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null)
-for cell in "${SEL[@]}"; do
-	IFS='|' read -r id kind vs desc argstr <<< "$cell"
+# run_cell CELL: its variants BENCH_REPS times, in a rotating order; leaves
+# id, kind, args and vlist set for the caller.
+run_cell() {
+	local vs desc argstr rep v
+	IFS='|' read -r id kind vs desc argstr <<< "$1"
 	read -r -a args <<< "$argstr"
 	read -r -a vlist <<< "$vs"
 	for ((rep = 1; rep <= REPS; rep++)); do
@@ -446,6 +458,11 @@ for cell in "${SEL[@]}"; do
 			run_one "$id" "$kind" "$v" "$rep" "$desc" "${args[@]}"
 		done
 	done
+}
+
+BPF_STATS0=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null)
+for cell in "${SEL[@]}"; do
+	run_cell "$cell"
 	case $kind in sabench | fresh) ;; *) continue ;; esac
 	[ -n "$BPF_STATS0" ] && sysctl -q -w kernel.bpf_stats_enabled=1 2>/dev/null || continue
 	for v in "${vlist[@]}"; do
@@ -606,27 +623,8 @@ if [ "$PG" = 1 ]; then
 fi
 
 # ------------------------------------------------------------------ bystander
-# sockaccel as at the start: loaded in $NS (its join hook on that lo), and
-# $CG_ON attached.
-sa_reload() {
-	nsenter --net="/run/netns/$NS" "$SA" load >/dev/null &&
-		"$SA" attach --cgroup "$CG_ON" >/dev/null
-}
 for cell in "${BSEL[@]}"; do
-	IFS='|' read -r id kind vs desc argstr <<< "$cell"
-	read -r -a args <<< "$argstr"
-	read -r -a vlist <<< "$vs"
-	for ((rep = 1; rep <= REPS; rep++)); do
-		for v in $(rotated "$rep" "${vlist[@]}"); do
-			if [ "$v" = unloaded ]; then
-				"$SA" unload >/dev/null || die "sockaccel unload (bystander cells) failed"
-			fi
-			run_one "$id" "$kind" "$v" "$rep" "$desc" "${args[@]}"
-			if [ "$v" = unloaded ]; then
-				sa_reload || die "sockaccel load (bystander cells) failed"
-			fi
-		done
-	done
+	run_cell "$cell"
 done
 
 # ------------------------------------------------------------------ report
