@@ -22,7 +22,7 @@ sa_install_missing() {
 # golang-go: Go programs copy between TCP connections with splice() (test_splice).
 # postgresql: a server whose backends make their sockets nonblocking after
 # accept(), driven by pgbench (test_join).
-SA_TEST_PKGS="iproute2 nftables redis-server redis-tools nginx-light curl memcached python3 python3-yaml python3-prometheus-client procps kmod golang-go man-db postgresql"
+SA_TEST_PKGS="iproute2 nftables redis-server redis-tools nginx-light curl memcached haproxy python3 python3-yaml python3-prometheus-client procps kmod golang-go man-db postgresql"
 
 # The kernel test matrix (make test-kernels): Debian kernels under qemu.
 SA_KERNEL_TEST_PKGS="qemu-system-x86 busybox-static"

@@ -10,6 +10,9 @@
 #  - urgent data with select(), poll(POLLPRI), SIOCATMARK, recv(MSG_OOB);
 #  - a non-splicing event-driven program is still on the fast path after
 #    all of it (TCP segments, redirected bytes);
+#  - HAProxy with option splice-response, splicing from the start, and
+#    trusted without splicing then reloaded with it (the residual case,
+#    reached by an ordinary reload);
 #  - the residual case is loud: a relay forced past the guard (exe set
 #    accelerate) is killed at its first splice() from a socket holding
 #    redirected bytes, counted, and its client sees an error.
@@ -31,6 +34,9 @@ ip -n "$NS" addr add ::1/128 dev lo 2>/dev/null || true
 
 # A relay is its own executable file: learning is per file (device, inode).
 copy_exe() { cp "$GORELAY" "$TMPD/$1" && echo "$TMPD/$1"; }
+
+# gone PID: the process has exited.
+gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # start CG NAME CMD...: start a server-like program; waits for its port file
 # $TMPD/NAME.port and sets PORT and PID.
@@ -232,6 +238,161 @@ log "after all of it: 100 MB in $segs segments, $((red1 - red0)) bytes redirecte
 check "non-splicing program still accelerated: < 1000 segments" [ "${segs/failed/99999}" -lt 1000 ]
 check "non-splicing program still accelerated: >= 90% redirected" [ $((red1 - red0)) -ge 90000000 ]
 
+# 6b. HAProxy, the proxy that splices (option splice-response: each response
+# body goes from its server socket to its client socket by splice()), in
+# front of nginx, all in the accelerated cgroup. Each haproxy is its own
+# copy of the file, so that what is learned about one is not the other's.
+#  - splicing from its first connection: probation shows it, it is learned
+#    and never gets a redirected byte;
+#  - trusted without splicing, then reloaded with splice-response (a new
+#    process, `-sf`): the first splice() finds redirected bytes unread, the
+#    residual case of section 7 reached by an ordinary reload. Whether it
+#    is killed depends on timing, so the test demands what must always
+#    hold: no transfer succeeds with wrong bytes, a dead haproxy is a
+#    counted kill, and once learned a restarted haproxy stays on TCP, is
+#    exact and is not killed again.
+HAPROXY=$(command -v haproxy)
+NGINX=$(command -v nginx)
+if [ -z "$HAPROXY" ] || [ -z "$NGINX" ] || ! command -v curl > /dev/null; then
+	log "SKIP haproxy section: haproxy, nginx or curl missing (apt-get install haproxy nginx-light curl)"
+else
+	HD=$TMPD/hap
+	mkdir -p "$HD/www/s" "$HD/tmp"
+	chmod 755 "$TMPD" "$HD" "$HD/www" "$HD/www/s"
+	head -c 32M /dev/urandom > "$HD/www/big.bin"
+	HBIG_SHA=$(sha256sum < "$HD/www/big.bin" | cut -d' ' -f1)
+	for i in $(seq 20); do head -c $((RANDOM * 3 + 1)) /dev/urandom > "$HD/www/s/f$i.bin"; done
+	cat > "$HD/nginx.conf" << EOC
+worker_processes 1;
+daemon off;
+pid $HD/nginx.pid;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path $HD/tmp; proxy_temp_path $HD/tmp; fastcgi_temp_path $HD/tmp;
+	uwsgi_temp_path $HD/tmp; scgi_temp_path $HD/tmp;
+	sendfile on;
+	server { listen 127.0.0.1:18081; root $HD/www; }
+}
+EOC
+	# hap_conf OPTION: haproxy's configuration, OPTION on the defaults.
+	hap_conf() {
+		printf '%s\n' "global" "	maxconn 100" "defaults" "	mode http" "	timeout connect 5s" \
+			"	timeout client 60s" "	timeout server 60s" "	option $1" \
+			"frontend fe" "	bind 127.0.0.1:18080" "	default_backend be" \
+			"backend be" "	server s1 127.0.0.1:18081" > "$HD/haproxy.cfg"
+	}
+	HCG=$CG_ON	# haproxy's and curl's cgroup
+	hx() { in_cgroup_netns "$HCG" "$NS" "$@"; }
+	# hap_small: the 20 small files through haproxy, compared, 10 per
+	# keep-alive connection: connections of one request each would teach
+	# short_conns that these ports are better on TCP, and the 32 MB
+	# transfers would stay there.
+	hap_small() {
+		local i
+		rm -rf "$HD/got"; mkdir "$HD/got"
+		for i in 1 11; do
+			hx curl -sf --max-time 20 -o "$HD/got/f#1.bin" \
+				"http://127.0.0.1:18080/s/f[$i-$((i + 9))].bin" || return 1
+		done
+		diff -rq "$HD/www/s" "$HD/got" > /dev/null
+	}
+	# hap_big: the 32 MB file through haproxy; prints "ok", "failed" (curl
+	# reported an error) or "WRONG" (curl succeeded with other bytes).
+	hap_big() {
+		rm -f "$HD/o"
+		if ! hx curl -sf --max-time 60 -o "$HD/o" http://127.0.0.1:18080/big.bin 2>/dev/null; then
+			echo failed
+		elif [ "$(sha256sum < "$HD/o" | cut -d' ' -f1)" = "$HBIG_SHA" ]; then
+			echo ok
+		else
+			echo WRONG
+		fi
+	}
+	hap_start() {	# hap_start EXE [ARGS...]: sets HPID
+		local exe=$1; shift
+		spawn "$HCG" "$NS" "$exe" -db -f "$HD/haproxy.cfg" "$@"
+		HPID=$SPAWNED
+		wait_until 10 hx curl -sf -o /dev/null --max-time 2 http://127.0.0.1:18080/s/f1.bin ||
+			fail "haproxy $exe did not answer within 10 s"
+	}
+	spawn "$CG_ON" "$NS" "$NGINX" -e "$HD/error.log" -p "$HD" -c "$HD/nginx.conf"
+	NGINX_PID=$SPAWNED
+
+	# The control: the reload on plain TCP (haproxy and curl not attached).
+	HAP0=$TMPD/haproxy-plain
+	cp "$HAPROXY" "$HAP0"
+	HCG=$CG_OFF
+	hap_conf http-keep-alive
+	hap_start "$HAP0"
+	check "plain haproxy without splicing: 32 MB exact" [ "$(hap_big)" = ok ]
+	hap_conf splice-response
+	OLD=$HPID
+	hap_start "$HAP0" -sf "$OLD"
+	wait_until 10 gone "$OLD" || fail "the old plain haproxy did not leave after -sf"
+	check "plain haproxy reloaded with splice-response: 32 MB exact" [ "$(hap_big)" = ok ]
+	check "plain haproxy reloaded with splice-response: still running" kill -0 "$HPID"
+	kill "$HPID"; wait "$HPID" 2> /dev/null
+	HCG=$CG_ON
+
+	HAP1=$TMPD/haproxy-splice
+	cp "$HAPROXY" "$HAP1"
+	hap_conf splice-response
+	k0=$(counter splice_kills)
+	hap_start "$HAP1"
+	check "haproxy splicing from the start: small files exact" hap_small
+	sleep 1.1	# outlast the probation time: trust would come now
+	check "haproxy splicing from the start: small files exact after 1 s" hap_small
+	for i in 1 2; do
+		check "haproxy splicing from the start: 32 MB exact ($i)" [ "$(hap_big)" = ok ]
+	done
+	check "haproxy splicing from the start: learned (state $(exe_field "$HAP1" state))" \
+		[ "$(exe_field "$HAP1" state)" = splices ]
+	check "haproxy splicing from the start: still running" kill -0 "$HPID"
+	check "haproxy splicing from the start: nobody killed" [ "$(counter splice_kills)" -eq "$k0" ]
+	kill "$HPID"; wait "$HPID" 2> /dev/null
+
+	HAP2=$TMPD/haproxy-reload
+	cp "$HAPROXY" "$HAP2"
+	hap_conf http-keep-alive
+	hap_start "$HAP2"
+	check "haproxy without splicing: small files exact" hap_small
+	sleep 1.1
+	check "haproxy without splicing: small files exact, trusted" hap_small
+	red0=$(counter bytes_redirected) sc0=$(counter short_conns)
+	check "haproxy without splicing: 32 MB exact" [ "$(hap_big)" = ok ]
+	red1=$(counter bytes_redirected) sc1=$(counter short_conns)
+	log "haproxy without splicing: $((red1 - red0)) bytes redirected for 32 MB ($(exe_field "$HAP2" state), short_conns +$((sc1 - sc0)))"
+	check "haproxy without splicing: accelerated (>= 32 MB redirected)" [ $((red1 - red0)) -ge 33554432 ]
+	hap_conf splice-response
+	k0=$(counter splice_kills)
+	OLD=$HPID
+	hap_start "$HAP2" -sf "$OLD"
+	wait_until 10 gone "$OLD" || fail "the old haproxy did not leave after -sf"
+	outcomes=""
+	for i in 1 2 3; do outcomes="$outcomes $(hap_big)"; done
+	k1=$(counter splice_kills)
+	alive=$(_sa_alive "$HPID")
+	log "haproxy reloaded with splice-response: transfers:$outcomes; $alive; $((k1 - k0)) killed"
+	check "haproxy reloaded with splice-response: no transfer succeeded with wrong bytes" \
+		[ "${outcomes/WRONG/}" = "$outcomes" ]
+	running_or_counted() { [ "$alive" = "still running" ] || [ "$k1" -gt "$k0" ]; }
+	check "haproxy reloaded with splice-response: running, or killed and counted" running_or_counted
+	check "haproxy reloaded with splice-response: learned (state $(exe_field "$HAP2" state))" \
+		[ "$(exe_field "$HAP2" state)" = splices ]
+	if ! kill -0 "$HPID" 2> /dev/null; then
+		hap_start "$HAP2"
+	fi
+	k0=$(counter splice_kills)
+	red0=$(counter bytes_redirected)
+	check "haproxy learned: 32 MB exact" [ "$(hap_big)" = ok ]
+	red1=$(counter bytes_redirected)
+	check "haproxy learned: on TCP (< 1 MB redirected)" [ $((red1 - red0)) -lt 1048576 ]
+	check "haproxy learned: still running" kill -0 "$HPID"
+	check "haproxy learned: nobody killed" [ "$(counter splice_kills)" -eq "$k0" ]
+	kill "$HPID" "$NGINX_PID"
+fi
+
 # 7. The residual case is loud, never silent: a relay the operator forces
 # past the guard is killed at its first splice() from a socket that holds
 # redirected bytes; its client gets an error, not a short stream.
@@ -248,8 +409,6 @@ FORCED_PID=$PID
 check "forced relay: its policy is accelerate" [ "$(exe_field "$FORCED" policy)" = accelerate ]
 k0=$(counter splice_kills)
 client "$CG_ON" "$PORT" --bytes 4000000; rc=$?
-# gone PID: the process has exited.
-gone() { ! kill -0 "$1" 2>/dev/null; }
 wait_until 5 gone "$FORCED_PID"
 check "forced relay: its client saw an error (exit $rc), not success" [ "$rc" -ne 0 ]
 check "forced relay: killed" gone "$FORCED_PID"
