@@ -40,9 +40,9 @@ struct {
 /*
  * Listening sockets in attached cgroups (struct sa_listener), so a passive
  * child can consult its listener's current O_NONBLOCK at establishment
- * (the child has no struct socket until accept()), and a client can see
- * whether connections to that port are short. Entries leave when the
- * listener closes (STATE_CB).
+ * (the child has no struct socket until accept()), and a client can find
+ * its short_conns statistics. Entries leave when the listener closes
+ * (STATE_CB).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -50,6 +50,14 @@ struct {
 	__type(key, struct sa_listen_key);
 	__type(value, struct sa_listener);
 } sockaccel_listeners SEC(".maps");
+
+/* Per listener and client executable: are its connections short (struct sa_short)? */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct sa_short_key);
+	__type(value, struct sa_short);
+} sockaccel_short SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

@@ -113,18 +113,36 @@ struct sa_listen_key {
 	__u32 pad;		/* zero */
 };
 
-/*
- * A listening socket in an attached cgroup, and what its connections did
- * (sockaccel_listeners). A psock costs a connection its setup and teardown
- * (measured: connect, 64 B each way, close at 0.7-0.9x of plain); when the
- * connections to a port exchange only a message or two, the fast path does
- * not pay that back, and new ones stay on TCP.
- */
+/* A listening socket in an attached cgroup (sockaccel_listeners). */
 struct sa_listener {
 	__u64 sk_addr;		/* host byte order: its struct tcp_sock */
 	struct sa_exe_key exe;	/* who called listen(): its children's reader */
 	__u32 flags;		/* host byte order: SA_LF_* */
 	__u32 pad2;		/* zero */
+};
+#define SA_LF_SPLICED		(1u << 0)  /* a child of it was read with splice() */
+#define SA_LF_ZEROCOPY_RX	(1u << 2)  /* a child of it was mmap()ed (zerocopy receive) */
+#define SA_LF_EXE_UNKNOWN	(1u << 1)  /* listen() by PID 1 (socket activation):
+					    * the program that accepts is unknown */
+
+/*
+ * What one client executable's connections to one listener did
+ * (sockaccel_short). A psock costs a connection its setup and teardown
+ * (measured: connect, 64 B each way, close at 0.7-0.9x of plain); when a
+ * program's connections to a port exchange only a message or two, the
+ * fast path does not pay that back, and its new ones stay on TCP
+ * (short_conns). Judged per client executable: the short connections of
+ * one program (a health check's client, a script) must not keep another
+ * program's long-lived pool to the same port on TCP.
+ */
+struct sa_short_key {
+	struct sa_listen_key listener;
+	struct sa_exe_key client;	/* the client end's executable */
+};
+struct sa_short {
+	__u64 listener_addr;	/* host byte order: the listener (its struct
+				 * tcp_sock) these were counted for: a new
+				 * listener on the port starts again */
 	__u32 avg_msgs;		/* host byte order: EWMA (1/SA_AVG_WEIGHT) of
 				 * messages each closed socket sent, fixed point
 				 * (SA_AVG_ONE) */
@@ -132,15 +150,21 @@ struct sa_listener {
 	__u32 skipped;		/* host byte order: connections left on TCP */
 	__u32 pad;		/* zero */
 };
-#define SA_LF_SPLICED		(1u << 0)  /* a child of it was read with splice() */
-#define SA_LF_ZEROCOPY_RX	(1u << 2)  /* a child of it was mmap()ed (zerocopy receive) */
-#define SA_LF_EXE_UNKNOWN	(1u << 1)  /* listen() by PID 1 (socket activation):
-					    * the program that accepts is unknown */
 #define SA_SHORT_MSGS		4	/* fewer on average: short connections */
-#define SA_AVG_ONE		16	/* sa_listener.avg_msgs: x16 fixed point */
+#define SA_AVG_ONE		16	/* sa_short.avg_msgs: x16 fixed point */
 #define SA_AVG_WEIGHT		8	/* ...an EWMA giving each close 1/8 */
-#define SA_SHORT_MIN_SAMPLES	16	/* before judging a port */
+#define SA_SHORT_MIN_SAMPLES	16	/* before judging a client program */
 #define SA_SHORT_SAMPLE_EVERY	32	/* still insert one in this many */
+/*
+ * A client left on TCP at connect as short has no sk_storage (that is what
+ * it saves); its establishment, in softirq where the program that
+ * connected is unknown, knows it by this bit of its bpf_sock_ops_cb_flags.
+ * The bit enables BPF_SOCK_OPS_RETRANS_CB, which the program ignores (a
+ * retransmit on loopback is rare). It is read only on a client with no
+ * sk_storage, which stays on TCP whatever it says: another sock_ops
+ * program's use of that flag can only change the reason counted.
+ */
+#define SA_SHORT_MARK		2u	/* BPF_SOCK_OPS_RETRANS_CB_FLAG */
 
 /*
  * Leaving the sockhash. tcp_bpf's pass path costs about half of plain TCP's
@@ -330,6 +354,8 @@ struct sa_record {
 				 * waiting in wait_for_peer_lock() */
 	__u32 pad2;		/* zero */
 	struct sa_exe_key reader;/* executable that reads this socket */
+	struct sa_exe_key peer_reader;/* a server end: its client's executable,
+				 * whose short_conns statistics its close feeds */
 };
 
 /*

@@ -150,41 +150,57 @@ static __always_inline void count_conn(const struct sa_exe_key *k)
 }
 
 /*
- * A client connecting to a listener in its own netns whose connections
- * exchanged fewer than SA_SHORT_MSGS messages per socket on average stays
- * on TCP; one connection in SA_SHORT_SAMPLE_EVERY is inserted anyway so
- * the average follows the traffic. The server end follows its client
- * (inserted only if the client is), so both ends always agree.
- * The listener whose connections are short, if this one's is.
+ * The short_conns statistics of a client executable's connections to the
+ * listener on port (in this socket's netns), created if asked; NULL if
+ * that listener was not seen, or (not creating) if they were counted for
+ * an earlier listener on the port.
  */
-static __always_inline struct sa_listener *short_listener(struct bpf_sock_ops *skops,
-							  const struct sa_config *cfg,
-							  __u16 remote_port)
+static __always_inline struct sa_short *short_stats(struct bpf_sock_ops *skops, __u16 port,
+						    const struct sa_exe_key *client, bool create)
 {
-	struct sa_listen_key k;
+	struct sa_short_key k = {};
 	struct sa_listener *l;
+	struct sa_short *s, n = {};
 
-	if (!cfg->short_conns)
+	if (!client->ino)
 		return NULL;
-	listen_key(skops, remote_port, &k);
-	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
-	if (!l || l->samples < SA_SHORT_MIN_SAMPLES ||
-	    l->avg_msgs >= SA_SHORT_MSGS * SA_AVG_ONE)
+	listen_key(skops, port, &k.listener);
+	l = bpf_map_lookup_elem(&sockaccel_listeners, &k.listener);
+	if (!l)
 		return NULL;
-	return l;
+	k.client = *client;
+	s = bpf_map_lookup_elem(&sockaccel_short, &k);
+	if (s && s->listener_addr == l->sk_addr)
+		return s;
+	if (!create)
+		return NULL;
+	n.listener_addr = l->sk_addr;
+	bpf_map_update_elem(&sockaccel_short, &k, &n, BPF_ANY);
+	return bpf_map_lookup_elem(&sockaccel_short, &k);
 }
 
 /*
- * Decided once per connection, at connect (note_reader()): such a client
- * gets no sk_storage, and its establishment finds it by that
- * (struct new_conn's reader_known) and short_listener().
+ * A client connecting to a listener in its own netns, from an executable
+ * whose connections to it sent fewer than SA_SHORT_MSGS messages per
+ * socket on average, stays on TCP; one connection in SA_SHORT_SAMPLE_EVERY
+ * is inserted anyway so the average follows the traffic. The server end
+ * follows its client (inserted only if the client is), so both ends
+ * always agree. Decided once per connection, at connect (note_reader()):
+ * such a client gets no sk_storage, only SA_SHORT_MARK, by which its
+ * establishment counts the reason.
  */
 static __always_inline bool short_connections(struct bpf_sock_ops *skops,
-					      const struct sa_config *cfg)
+					      const struct sa_config *cfg,
+					      const struct sa_exe_key *client)
 {
-	struct sa_listener *l = short_listener(skops, cfg, sa_remote_port(skops));
+	struct sa_short *s;
 
-	return l && l->skipped++ % SA_SHORT_SAMPLE_EVERY != 0;
+	if (!cfg->short_conns)
+		return false;
+	s = short_stats(skops, sa_remote_port(skops), client, false);
+	if (!s || s->samples < SA_SHORT_MIN_SAMPLES || s->avg_msgs >= SA_SHORT_MSGS * SA_AVG_ONE)
+		return false;
+	return s->skipped++ % SA_SHORT_SAMPLE_EVERY != 0;
 }
 
 /*
@@ -235,7 +251,12 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 		return;
 	if (!sa_current_exe(&exe, NULL))
 		return;
-	if (client_reads_nonblocking(tp, cfg) != SA_R_NONE || short_connections(skops, cfg)) {
+	if (client_reads_nonblocking(tp, cfg) != SA_R_NONE) {
+		count_conn(&exe);
+		return;
+	}
+	if (short_connections(skops, cfg, &exe)) {
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | SA_SHORT_MARK);
 		count_conn(&exe);
 		return;
 	}
@@ -249,31 +270,32 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 }
 
 /*
- * At close: fold what this socket sent into its listener's average. An
- * inserted socket counts its messages (st->msgs, one per sendmsg() its
- * sk_msg program saw). A candidate that never joined ran no sk_msg
- * program: its data segments on TCP stand in (tcp_sock.data_segs_out;
- * with TCP_NODELAY one per small send, fewer where Nagle or autocork
- * coalesced). Without that sample a listener whose connections are all
- * candidates (its executable on probation, a blocking listener) would
- * never be judged short, and each of its short connections would pay a
- * candidate's callbacks and join-hook lookups for nothing.
+ * At close: fold what this socket sent into the short_conns average of its
+ * listener and client executable (a server end: its client's, which its
+ * record kept from the client's at establishment). An inserted socket counts its
+ * messages (st->msgs, one per sendmsg() its sk_msg program saw). A
+ * candidate that never joined ran no sk_msg program: its data segments on
+ * TCP stand in (tcp_sock.data_segs_out; with TCP_NODELAY one per small
+ * send, fewer where Nagle or autocork coalesced). Without that sample a
+ * program whose connections are all candidates (its executable on
+ * probation, a blocking listener) would never be judged short, and each of
+ * its short connections would pay a candidate's callbacks and join-hook
+ * lookups for nothing.
  */
-static __always_inline void account_listener(struct bpf_sock_ops *skops,
-					     const struct sa_sock_state *st, __u32 msgs)
+static __always_inline void account_short(struct bpf_sock_ops *skops, const struct sa_sock_state *st,
+					  const struct sa_exe_key *client, __u32 msgs)
 {
-	struct sa_listen_key k;
-	struct sa_listener *l;
+	bool server = st->key.role == SA_ROLE_SERVER;
 	__u32 sample = (msgs > 0xffff ? 0xffff : msgs) * SA_AVG_ONE;
+	struct sa_short *s;
 
-	listen_key(skops, st->key.role == SA_ROLE_SERVER ? st->local_port : st->remote_port, &k);
-	l = bpf_map_lookup_elem(&sockaccel_listeners, &k);
-	if (!l)
+	s = short_stats(skops, server ? st->local_port : st->remote_port, client, true);
+	if (!s)
 		return;
-	l->avg_msgs = l->samples ? l->avg_msgs - l->avg_msgs / SA_AVG_WEIGHT + sample / SA_AVG_WEIGHT
+	s->avg_msgs = s->samples ? s->avg_msgs - s->avg_msgs / SA_AVG_WEIGHT + sample / SA_AVG_WEIGHT
 				 : sample;
-	if (l->samples < 0xffffffff)
-		l->samples++;
+	if (s->samples < 0xffffffff)
+		s->samples++;
 }
 
 static __always_inline void count_reason(__u32 slot, __u32 reason)
@@ -368,9 +390,9 @@ static __always_inline struct verdict insert_verdict(struct bpf_sock_ops *skops,
 		return v;
 	if (note_reason(&v, reads_nonblocking(tp, nc, cfg)))
 		return v;
-	/* Decided at connect: no reader was noted (note_reader()). */
+	/* Decided at connect (short_connections()). */
 	if (nc->active && !nc->reader_known &&
-	    note_reason(&v, short_listener(skops, cfg, nc->st.remote_port) ?
+	    note_reason(&v, skops->bpf_sock_ops_cb_flags & SA_SHORT_MARK ?
 			    SA_R_SHORT_CONNS : SA_R_NONE))
 		return v;
 	/* The reader must be known not to read with splice() (guard.bpf.c). */
@@ -384,7 +406,8 @@ static __always_inline struct verdict insert_verdict(struct bpf_sock_ops *skops,
 }
 
 /* Publish a socket's own record (struct sa_record). 0 on success. */
-static __always_inline int publish_record(struct tcp_sock *tp, struct sa_sock_state *st, __u32 flags)
+static __always_inline int publish_record(struct tcp_sock *tp, struct sa_sock_state *st, __u32 flags,
+					  const struct new_conn *nc)
 {
 	__u32 zero = 0;
 	struct sa_record *rec = bpf_map_lookup_elem(&sockaccel_scratch, &zero);
@@ -397,6 +420,8 @@ static __always_inline int publish_record(struct tcp_sock *tp, struct sa_sock_st
 	rec->netns_cookie = st->netns_cookie;
 	rec->flags = flags;
 	rec->reader = st->reader;
+	if (!nc->active && nc->client)
+		rec->peer_reader = nc->client->reader;
 	rec->family = st->family;
 	rec->local_port = st->local_port;
 	rec->remote_port = st->remote_port;
@@ -449,7 +474,7 @@ static __always_inline void insert_connection(struct bpf_sock_ops *skops, struct
 	 * accept(): event-driven servers accept nonblocking (accept4
 	 * SOCK_NONBLOCK, or O_NONBLOCK before the first read).
 	 */
-	if (publish_record(tp, st, nc->listener_nb == 1 ? SA_RF_LISTENER_NB : 0)) {
+	if (publish_record(tp, st, nc->listener_nb == 1 ? SA_RF_LISTENER_NB : 0, nc)) {
 		sa_count(st->slot, SA_C_INSERT_FAILED, 1);
 		return;
 	}
@@ -487,7 +512,7 @@ static __always_inline bool make_candidate(struct bpf_sock_ops *skops, struct bp
 	if (!st)
 		return false;
 	*st = nc->st;
-	if (publish_record(tp, st, SA_RF_CANDIDATE))
+	if (publish_record(tp, st, SA_RF_CANDIDATE, nc))
 		return false;
 	st->last_reason = SA_R_UNDECIDED;
 	want_callbacks(skops);
@@ -777,19 +802,25 @@ stop:
 				  ~BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
 }
 
-/* A closing socket's own record goes with it (not another's by the same key). */
-static __always_inline void forget_record(const struct sa_sock_state *st)
+/*
+ * A closing socket's own record goes with it (not another's by the same
+ * key); what it knew of its client's executable is kept in *client.
+ */
+static __always_inline void forget_record(const struct sa_sock_state *st, struct sa_exe_key *client)
 {
 	struct sa_record *rec = bpf_map_lookup_elem(&sockaccel_records, &st->key);
 
-	if (rec && rec->cookie == st->cookie)
+	if (rec && rec->cookie == st->cookie) {
+		*client = rec->peer_reader;
 		bpf_map_delete_elem(&sockaccel_records, &st->key);
+	}
 }
 
 static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 {
 	struct sa_sock_state *st;
 	struct bpf_sock *bsk = skops->sk;
+	struct sa_exe_key client = {};
 	struct sa_config *cfg;
 	__u32 old;
 
@@ -816,15 +847,17 @@ static __always_inline void on_state_change(struct bpf_sock_ops *skops)
 	sa_end_candidacy(st);
 	/* The sockhash entry goes with the socket (sock_map_close/unhash). */
 	if (old & SA_SF_RECORD)
-		forget_record(st);
+		forget_record(st, &client);
+	if (st->key.role != SA_ROLE_SERVER)
+		client = st->reader;
 	if (!(old & SA_SF_INSERTED)) {
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(bsk);
 
 		if (tp)
-			account_listener(skops, st, SA_RD(tp, data_segs_out));
+			account_short(skops, st, &client, SA_RD(tp, data_segs_out));
 		return;
 	}
-	account_listener(skops, st, st->msgs);
+	account_short(skops, st, &client, st->msgs);
 	sa_count(st->slot, SA_C_SOCKS_CLOSED, 1);
 	cfg = sa_config();
 	if (cfg && cfg->trace)

@@ -685,10 +685,11 @@ static const struct opt tuning_opts[] = {
 		  "(pod to pod, service VIPs); default off" },
 	{ .name = "short-conns", .arg = OPT_ARG, .metavar = "tcp|accelerate",
 	  .offset = offsetof(struct load_opts, short_conns), .parse = parse_short_conns,
-	  .help = "connections to a local port whose connections send\n"
-		  "fewer than " STR(SA_SHORT_MSGS) " messages per socket on average: leave\n"
-		  "them on TCP, where a psock's setup costs more than it\n"
-		  "saves (default), or accelerate them anyway" },
+	  .help = "connections to a local port from a program whose\n"
+		  "connections to it send fewer than " STR(SA_SHORT_MSGS) " messages per\n"
+		  "socket on average: leave them on TCP, where a psock's\n"
+		  "setup costs more than it saves (default), or\n"
+		  "accelerate them anyway" },
 	{ .name = "lock-spin-us", .arg = OPT_ARG, .metavar = "N",
 	  .offset = offsetof(struct load_opts, lock_spin_ns), .parse = parse_lock_spin_us,
 	  .help = "wait up to N microseconds (0..1000, default 30) for a\n"

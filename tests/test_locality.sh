@@ -12,6 +12,8 @@
 #  - a port whose connections exchange a message or two (connect, request,
 #    reply, close): after SA_SHORT_MIN_SAMPLES of them, new ones stay on TCP
 #    (a psock costs more than it saves), except one in SA_SHORT_SAMPLE_EVERY;
+#    judged per client executable: another program's long connection to
+#    the same listener is still accelerated;
 #  - the same from a new executable on probation, whose connections are
 #    join candidates that never join: their TCP data segments count for
 #    the port, so they stop being candidates too.
@@ -63,6 +65,30 @@ skipped=$(( $(counter short_conns) - short0 )); added=$(( $(counter socks_added)
 log "short connections: $skipped left on TCP, $added sockets inserted"
 check "  most of them stayed on TCP (short_conns)" [ "$skipped" -gt 150 ]
 check "  the first ones and the periodic probes were accelerated" [ "$added" -ge 16 ]
+
+# Judged per client executable: once one program's connections to a port
+# are short, another program's connection to the same listener (a pool
+# opened after a burst of health checks) is still accelerated, and the
+# first program's next ones still stay on TCP.
+other=$(mktemp -d); on_exit "rm -rf $other"
+cp "$TOOLS/saxfer" "$other/saxfer"
+start_server "$CG_ON" "$NS" "$pf" "$TOOLS/saxfer" server --listen 127.0.0.1:0 --port-file "$pf" \
+	--conns 203 --quiet --timeout 60
+PORT2=$SERVER_PORT
+# client EXE ARGS...: one verified client run to that server.
+client() { local x=$1; shift; in_cgroup_netns "$CG_ON" "$NS" "$x" client --connect "127.0.0.1:$PORT2" --quiet --timeout 60 "$@"; }
+check "200 short connections from one program: all verified" client "$TOOLS/saxfer" --bytes 100 --conns 200 --parallel 4
+short0=$(counter short_conns); added0=$(counter socks_added); red0=$(counter bytes_redirected)
+check "another program's long connection to that listener: verified" client "$other/saxfer" --bytes 20000000
+short1=$(counter short_conns); added1=$(counter socks_added); red1=$(counter bytes_redirected)
+log "another program: short_conns +$((short1 - short0)), sockets inserted +$((added1 - added0)), $((red1 - red0)) bytes redirected"
+check "  not left on TCP as short (short_conns +$((short1 - short0)))" [ "$short1" -eq "$short0" ]
+check "  both ends inserted" [ $((added1 - added0)) -eq 2 ]
+check "  on the fast path (>= 90% redirected)" [ $((red1 - red0)) -ge 18000000 ]
+# Two: one in SA_SHORT_SAMPLE_EVERY is inserted anyway, never two in a row.
+check "the first program's next two connections: verified" client "$TOOLS/saxfer" --bytes 100 --conns 2
+check "  still short_conns" [ "$(counter short_conns)" -gt "$short1" ]
+wait "$SERVER_PID" || fail "the server of both programs failed"
 
 # A new executable (a copy of saxfer: another inode), on a probation that
 # outlasts the test, on a new port: every connection is a join candidate
