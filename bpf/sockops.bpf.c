@@ -272,15 +272,15 @@ static __always_inline void note_reader(struct bpf_sock_ops *skops)
 /*
  * At close: fold what this socket sent into the short_conns average of its
  * listener and client executable (a server end: its client's, which its
- * record kept from the client's at establishment). An inserted socket counts its
- * messages (st->msgs, one per sendmsg() its sk_msg program saw). A
- * candidate that never joined ran no sk_msg program: its data segments on
- * TCP stand in (tcp_sock.data_segs_out; with TCP_NODELAY one per small
- * send, fewer where Nagle or autocork coalesced). Without that sample a
- * program whose connections are all candidates (its executable on
- * probation, a blocking listener) would never be judged short, and each of
- * its short connections would pay a candidate's callbacks and join-hook
- * lookups for nothing.
+ * record kept from the client's at establishment). An inserted socket
+ * counts its messages (st->msgs, one per sendmsg() its sk_msg program
+ * saw). A candidate that never joined ran no sk_msg program: its data
+ * segments on TCP stand in (tcp_sock.data_segs_out; with TCP_NODELAY one
+ * per small send, fewer where Nagle or autocork coalesced). Without that
+ * sample a program whose connections are all candidates (its executable
+ * on probation, a blocking listener) would never be judged short, and
+ * each of its short connections would pay a candidate's callbacks and
+ * join-hook lookups for nothing.
  */
 static __always_inline void account_short(struct bpf_sock_ops *skops, const struct sa_sock_state *st,
 					  const struct sa_exe_key *client, __u32 msgs)
